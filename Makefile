@@ -1,0 +1,42 @@
+# pgmq_c: PGXS build.
+#
+#   make && sudo make install        build and install into pg_config's server
+#   make installcheck                every test layer, each on a private
+#                                    temporary server with pgmq_c preloaded
+#                                    (run as a user that may start Postgres)
+#   make WERROR=1                    what CI builds: warnings are errors
+
+EXTENSION = pgmq_c
+MODULE_big = pgmq_c
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(sort $(wildcard sql/pgmq_c--*.sql))
+PGFILEDESC = "pgmq_c - durable message queues for PostgreSQL"
+
+PG_CONFIG ?= pg_config
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers -Wno-clobbered
+ifdef WERROR
+PG_CFLAGS += -Werror
+endif
+
+TEST_CONFIG = $(srcdir)/test/pgmq_c.conf
+
+# pg_regress: one file per area of the SQL API, in sql/ and expected/.
+REGRESS = install names queues send read ack metrics untyped bad_input cache
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=$(TEST_CONFIG)
+
+# Isolation specs: test/isolation/specs/*.spec, expected in test/isolation/expected/.
+ISOLATION = $(sort $(basename $(notdir $(wildcard test/isolation/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --temp-instance=tmp_check_iso \
+	--temp-config=$(TEST_CONFIG)
+
+# TAP tests (PostgreSQL::Test::Cluster): restarts and crashes.
+TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
+
+EXTRA_CLEAN = test/bench/results
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

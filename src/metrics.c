@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * metrics.c
+ *		pgmq.metrics(queue_name): one queue's depth, ages and message count.
+ *
+ * pgmq.metrics_all() is plain SQL over pgmq.meta calling this.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(pgmq_c_metrics);
+
+/*
+ * The plan returns (queue_length, newest_msg_age_sec, oldest_msg_age_sec,
+ * total_messages, scrape_time, queue_visible_length); the result adds the
+ * name first and default_partition_length (NULL: not partitioned) last.
+ */
+Datum
+pgmq_c_metrics(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	QueueCacheEntry *entry = queue_cache_lookup(name);
+	MemoryContext caller_context = CurrentMemoryContext;
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8];
+	HeapTuple	result;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "pgmq_c: metrics must return a row type");
+
+	SPI_connect();
+	if (queue_execute(entry, QPLAN_METRICS, NULL, NULL) != 1)
+		elog(ERROR, "pgmq_c: metrics query returned no row");
+
+	values[0] = CStringGetTextDatum(name);
+	nulls[0] = false;
+	for (int i = 1; i <= 6; i++)
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i, &nulls[i]);
+	values[7] = (Datum) 0;
+	nulls[7] = true;
+
+	/* All plan columns are by-value, so they outlive SPI_finish. */
+	MemoryContextSwitchTo(caller_context);
+	result = heap_form_tuple(tupdesc, values, nulls);
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
+}

@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgmq_c.c
+ *		Module entry point.
+ *
+ * Loaded on first use (CREATE EXTENSION, or any pgmq function), or at
+ * server start through shared_preload_libraries.  Either way every SQL
+ * function works; parts that need shared memory register here only when
+ * preloaded (later releases: wakeups, statistics, the background worker).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "miscadmin.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* Keep the pgmq_c.* GUC namespace ours, so typos are reported. */
+	MarkGUCPrefixReserved("pgmq_c");
+}

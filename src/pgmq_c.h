@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgmq_c.h
+ *		Declarations shared between the parts of pgmq_c.
+ *
+ * Each .c file owns one concern (see README.md, "Code map"); this header
+ * is the small surface they use of one another.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGMQ_C_H
+#define PGMQ_C_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+
+/* All pgmq objects live here (pgmq_c.control: schema = 'pgmq'). */
+#define PGMQ_SCHEMA "pgmq"
+
+/*
+ * Queue names: "archived_at_idx_" plus the name must fit in NAMEDATALEN-1
+ * bytes, which is where pgmq's 47 comes from.
+ */
+#define PGMQ_MAX_QUEUE_NAME_LEN 47
+
+/* queue_name.c: validating names and deriving table names */
+extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
+extern void queue_name_check_chars(const char *name);
+extern void queue_name_check_length(const char *name);
+extern char *queue_table_name(const char *name, const char *prefix);
+extern void queue_lock(const char *name);
+
+/*
+ * queue_cache.c: per-backend knowledge of each queue and the plans that
+ * work on it.  Each plan is prepared once per backend per queue, kept with
+ * SPI_keepplan, and found again through this cache.
+ */
+typedef enum QueuePlan
+{
+	QPLAN_SEND,
+	QPLAN_SEND_BATCH,
+	QPLAN_READ,
+	QPLAN_READ_CONDITIONAL,
+	QPLAN_POP,
+	QPLAN_DELETE,
+	QPLAN_DELETE_BATCH,
+	QPLAN_ARCHIVE,
+	QPLAN_ARCHIVE_BATCH,
+	QPLAN_SET_VT,
+	QPLAN_SET_VT_BATCH,
+	QPLAN_METRICS,
+	QPLAN_COUNT
+} QueuePlan;
+
+typedef struct QueueCacheEntry QueueCacheEntry;
+
+extern void queue_cache_init(void);
+extern QueueCacheEntry *queue_cache_lookup(const char *name);
+extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
+extern const char *queue_cache_name(QueueCacheEntry *entry);
+
+/* args.c: checking and converting arguments shared by several functions */
+extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);
+extern void check_finite_timestamp(TimestampTz ts, const char *argname);
+extern int32 arg_positive_qty(FunctionCallInfo fcinfo, int argno);
+extern int32 arg_vt_seconds(FunctionCallInfo fcinfo, int argno);
+extern Datum interval_from_seconds(int32 seconds);
+
+/* untyped.c: giving meaning to parameters that arrived untyped */
+extern bool untyped_is_integer(const char *value);
+extern bool untyped_is_array_or_object(const char *value);
+extern Datum untyped_parse(const char *value, Oid typid);
+extern TimestampTz untyped_delay(const char *value, const char *argname);
+
+/* result.c: handing SPI results back as function results */
+extern void result_begin_set(FunctionCallInfo fcinfo, bool records);
+extern void result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
+extern void result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull);
+extern void result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
+extern uint64 result_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long limit);
+extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
+							const char *nulls);
+
+#endif							/* PGMQ_C_H */

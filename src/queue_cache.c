@@ -1,0 +1,329 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_cache.c
+ *		Per-backend cache of queues and of the prepared plans that work on
+ *		them.
+ *
+ * The hot paths (send, read, delete, ...) must not build SQL text or parse
+ * and plan per call.  The first call for a queue in a backend finds its
+ * tables in the catalog; the first use of each kind of statement on it
+ * prepares a plan (SPI_prepare + SPI_keepplan).  Both stay in this cache.
+ *
+ * Two mechanisms keep the cache honest when another session drops,
+ * recreates or alters a queue:
+ *	- a relcache invalidation callback marks an entry stale when either of
+ *	  its tables changes, so the next call looks the tables up again and
+ *	  reports a dropped queue as missing;
+ *	- the plans name their tables, so the plan cache re-analyses them
+ *	  against whatever table has that name now.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+struct QueueCacheEntry
+{
+	char		name[NAMEDATALEN];	/* hash key: the queue name as given */
+	bool		valid;			/* tables looked up since the last change */
+	Oid			queue_relid;
+	Oid			archive_relid;
+	char	   *queue_table;	/* "pgmq.q_<name>", quoted, for SQL text */
+	char	   *archive_table;
+	char	   *sequence;
+	SPIPlanPtr	plans[QPLAN_COUNT];
+};
+
+/*
+ * The statements behind each plan.  {queue} stands for the queue table,
+ * {archive} for the archive and {sequence} for the queue's msg_id sequence.
+ * Every function and operator is schema-qualified: plans are prepared under
+ * the caller's search_path.
+ */
+typedef struct PlanTemplate
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[3];
+} PlanTemplate;
+
+#define LE " OPERATOR(pg_catalog.<=) "
+#define EQ " OPERATOR(pg_catalog.=) "
+#define NOW_CLOCK "pg_catalog.clock_timestamp()"
+#define RECORD_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
+#define Q_RECORD_COLUMNS "q.msg_id, q.read_ct, q.enqueued_at, q.last_read_at, q.vt, q.message, q.headers"
+
+/* The visible head of the queue, locked for us; others' locks are skipped. */
+#define PICK_VISIBLE(extra) \
+	"WITH picked AS (SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK extra \
+	" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+
+#define LEASE_PICKED \
+	", leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
+	" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK \
+	" FROM picked WHERE q.msg_id" EQ "picked.msg_id RETURNING " Q_RECORD_COLUMNS ")" \
+	" SELECT * FROM leased ORDER BY msg_id"
+
+#define ARCHIVE_WHERE(cond) \
+	"WITH moved AS (DELETE FROM {queue} WHERE msg_id" EQ cond " RETURNING " RECORD_COLUMNS ")" \
+	" INSERT INTO {archive} (" RECORD_COLUMNS ") SELECT " RECORD_COLUMNS " FROM moved RETURNING msg_id"
+
+static const PlanTemplate plan_templates[QPLAN_COUNT] = {
+	[QPLAN_SEND] = {
+		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
+		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}
+	},
+	[QPLAN_SEND_BATCH] = {
+		"INSERT INTO {queue} (vt, message, headers)"
+		" SELECT $1, m.message, m.headers"
+		" FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)) AS m(message, headers)"
+		" RETURNING msg_id",
+		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
+	},
+	[QPLAN_READ] = {
+		PICK_VISIBLE("") LEASE_PICKED,
+		2, {INT4OID, INTERVALOID}
+	},
+	[QPLAN_READ_CONDITIONAL] = {
+		PICK_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3") LEASE_PICKED,
+		3, {INT4OID, INTERVALOID, JSONBOID}
+	},
+	[QPLAN_POP] = {
+		PICK_VISIBLE("")
+		", popped AS (DELETE FROM {queue} q USING picked WHERE q.msg_id" EQ "picked.msg_id"
+		" RETURNING " Q_RECORD_COLUMNS ") SELECT * FROM popped ORDER BY msg_id",
+		1, {INT4OID}
+	},
+	[QPLAN_DELETE] = {
+		"DELETE FROM {queue} WHERE msg_id" EQ "$1 RETURNING msg_id",
+		1, {INT8OID}
+	},
+	[QPLAN_DELETE_BATCH] = {
+		"DELETE FROM {queue} WHERE msg_id" EQ "ANY ($1) RETURNING msg_id",
+		1, {INT8ARRAYOID}
+	},
+	[QPLAN_ARCHIVE] = {
+		ARCHIVE_WHERE("$1"),
+		1, {INT8OID}
+	},
+	[QPLAN_ARCHIVE_BATCH] = {
+		ARCHIVE_WHERE("ANY ($1)"),
+		1, {INT8ARRAYOID}
+	},
+	[QPLAN_SET_VT] = {
+		"UPDATE {queue} SET vt = $1 WHERE msg_id" EQ "$2 RETURNING " RECORD_COLUMNS,
+		2, {TIMESTAMPTZOID, INT8OID}
+	},
+	[QPLAN_SET_VT_BATCH] = {
+		"WITH moved AS (UPDATE {queue} SET vt = $1 WHERE msg_id" EQ "ANY ($2) RETURNING " RECORD_COLUMNS ")"
+		" SELECT * FROM moved ORDER BY msg_id",
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}
+	},
+	[QPLAN_METRICS] = {
+		"SELECT pg_catalog.count(*),"
+		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(enqueued_at))::integer,"
+		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at))::integer,"
+		" (SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END FROM {sequence} s),"
+		" pg_catalog.now(),"
+		" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now())"
+		" FROM {queue}",
+		0, {InvalidOid}
+	},
+};
+
+static HTAB *queue_cache = NULL;
+static MemoryContext queue_cache_context = NULL;
+
+/*
+ * Relcache invalidation: mark entries whose tables changed (relid), or all
+ * of them (InvalidOid: the whole relcache was reset).  Only flags are set
+ * here; the catalog is consulted later, outside the callback.
+ */
+static void
+queue_cache_invalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	QueueCacheEntry *entry;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (!OidIsValid(relid) || entry->queue_relid == relid ||
+			entry->archive_relid == relid)
+			entry->valid = false;
+	}
+}
+
+void
+queue_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	if (queue_cache != NULL)
+		return;
+	queue_cache_context = AllocSetContextCreate(TopMemoryContext,
+												"pgmq_c queue cache",
+												ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(QueueCacheEntry);
+	ctl.hcxt = queue_cache_context;
+	queue_cache = hash_create("pgmq_c queues", 64, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(queue_cache_invalidate, (Datum) 0);
+}
+
+static char *
+qualified_name(const char *relname)
+{
+	return MemoryContextStrdup(queue_cache_context,
+							   quote_qualified_identifier(PGMQ_SCHEMA, relname));
+}
+
+static void
+queue_cache_forget(QueueCacheEntry *entry)
+{
+	for (int i = 0; i < QPLAN_COUNT; i++)
+	{
+		if (entry->plans[i] != NULL)
+			SPI_freeplan(entry->plans[i]);
+	}
+	if (entry->queue_table)
+		pfree(entry->queue_table);
+	if (entry->archive_table)
+		pfree(entry->archive_table);
+	if (entry->sequence)
+		pfree(entry->sequence);
+	hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
+}
+
+static void
+report_missing_queue(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
+					queue_table_name(name, "q")),
+			 errhint("Create the queue first with pgmq.create('%s').", name)));
+}
+
+/*
+ * The cache entry of queue `name` (as given by the caller), its tables
+ * checked since their last change.  A queue that does not exist is an
+ * error naming the missing table, as in pgmq.
+ */
+QueueCacheEntry *
+queue_cache_lookup(const char *name)
+{
+	QueueCacheEntry *entry;
+	bool		found;
+	Oid			nsp;
+	char	   *qtable;
+
+	/* A longer name cannot belong to a queue, and would not fit the key. */
+	if (strlen(name) > PGMQ_MAX_QUEUE_NAME_LEN)
+		report_missing_queue(name);
+
+	queue_cache_init();
+	entry = hash_search(queue_cache, name, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->valid = false;
+		entry->queue_relid = entry->archive_relid = InvalidOid;
+		entry->queue_table = entry->archive_table = entry->sequence = NULL;
+		memset(entry->plans, 0, sizeof(entry->plans));
+	}
+	if (entry->valid)
+		return entry;
+
+	qtable = queue_table_name(name, "q");
+	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
+	entry->queue_relid = OidIsValid(nsp) ? get_relname_relid(qtable, nsp) : InvalidOid;
+	if (!OidIsValid(entry->queue_relid))
+	{
+		queue_cache_forget(entry);
+		report_missing_queue(name);
+	}
+	entry->archive_relid = get_relname_relid(queue_table_name(name, "a"), nsp);
+	if (entry->queue_table == NULL)
+	{
+		entry->queue_table = qualified_name(qtable);
+		entry->archive_table = qualified_name(queue_table_name(name, "a"));
+		entry->sequence = qualified_name(psprintf("%s_msg_id_seq", qtable));
+	}
+	entry->valid = true;
+	return entry;
+}
+
+const char *
+queue_cache_name(QueueCacheEntry *entry)
+{
+	return entry->name;
+}
+
+/* The template's SQL with the queue's quoted table names put in. */
+static char *
+expand_template(const char *tmpl, QueueCacheEntry *entry)
+{
+	StringInfoData buf;
+	const char *p = tmpl;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (strncmp(p, "{queue}", 7) == 0)
+		{
+			appendStringInfoString(&buf, entry->queue_table);
+			p += 7;
+		}
+		else if (strncmp(p, "{archive}", 9) == 0)
+		{
+			appendStringInfoString(&buf, entry->archive_table);
+			p += 9;
+		}
+		else if (strncmp(p, "{sequence}", 10) == 0)
+		{
+			appendStringInfoString(&buf, entry->sequence);
+			p += 10;
+		}
+		else
+			appendStringInfoChar(&buf, *p++);
+	}
+	return buf.data;
+}
+
+/*
+ * The prepared plan `which` for this queue, prepared on first use.  Must be
+ * called inside an SPI connection.
+ */
+SPIPlanPtr
+queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
+{
+	const PlanTemplate *tmpl = &plan_templates[which];
+	SPIPlanPtr	plan;
+	char	   *sql;
+
+	if (entry->plans[which] != NULL)
+		return entry->plans[which];
+
+	sql = expand_template(tmpl->sql, entry);
+	plan = SPI_prepare(sql, tmpl->nargs, (Oid *) tmpl->argtypes);
+	if (plan == NULL)
+		elog(ERROR, "pgmq_c: SPI_prepare failed for \"%s\": %s",
+			 sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "pgmq_c: SPI_keepplan failed");
+	entry->plans[which] = plan;
+	pfree(sql);
+	return plan;
+}

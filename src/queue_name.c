@@ -1,0 +1,140 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue_name.c
+ *		Queue names: what is allowed, which tables they map to, and the
+ *		per-queue advisory lock that serialises DDL on one queue.
+ *
+ * pgmq derives table names as lower(prefix || '_' || name) and keeps the name
+ * as given in pgmq.meta.  We derive them the same way (SQL lower() under the
+ * database's default collation) so that tables created by either agree.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "catalog/pg_collation.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/formatting.h"
+
+/*
+ * Fetch argument argno as a queue name: not NULL, not empty, free of the
+ * characters pgmq refuses.  Length is checked where a queue is created; any
+ * longer name simply names no queue.
+ */
+char *
+queue_name_from_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue name cannot be NULL")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	queue_name_check_chars(name);
+	return name;
+}
+
+/* Reject what pgmq rejects, with pgmq's message, plus the empty name. */
+void
+queue_name_check_chars(const char *name)
+{
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue name cannot be empty")));
+	if (strchr(name, '$') != NULL || strchr(name, ';') != NULL ||
+		strchr(name, '\'') != NULL || strstr(name, "--") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue name contains invalid characters: $, ;, --, or \\'")));
+}
+
+/*
+ * pgmq counts characters; we also count bytes, because a 47-character name
+ * in a multibyte encoding would otherwise be silently truncated to 63 bytes
+ * in its table and index names and could collide with another queue.
+ */
+void
+queue_name_check_length(const char *name)
+{
+	int			nbytes = strlen(name);
+
+	if (pg_mbstrlen(name) > PGMQ_MAX_QUEUE_NAME_LEN || nbytes > PGMQ_MAX_QUEUE_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue name is too long, maximum length is %d characters",
+						PGMQ_MAX_QUEUE_NAME_LEN),
+				 errdetail("The name takes %d bytes; derived table and index names must fit in %d bytes.",
+						   nbytes, NAMEDATALEN - 1)));
+}
+
+/* prefix_name, lowercased the way SQL lower() does it. */
+char *
+queue_table_name(const char *name, const char *prefix)
+{
+	char	   *joined = psprintf("%s_%s", prefix, name);
+
+	return str_tolower(joined, strlen(joined), DEFAULT_COLLATION_OID);
+}
+
+/*
+ * Transaction-level advisory lock on the queue, with pgmq's exact key
+ * (hashtext('pgmq.queue_' || name)) so that pgmq_c and any SQL written
+ * against pgmq's acquire_queue_lock() exclude one another.
+ */
+void
+queue_lock(const char *name)
+{
+	Datum		key;
+
+	key = DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
+								  CStringGetTextDatum(psprintf("pgmq.queue_%s", name)));
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum((int64) DatumGetInt32(key)));
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_validate_queue_name);
+
+/* pgmq.validate_queue_name(queue_name): everything create would refuse. */
+Datum
+pgmq_c_validate_queue_name(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+
+	queue_name_check_length(name);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_format_table_name);
+
+/* pgmq.format_table_name(queue_name, prefix) -> lower(prefix_name) */
+Datum
+pgmq_c_format_table_name(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	char	   *prefix;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("prefix cannot be NULL")));
+	prefix = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	PG_RETURN_TEXT_P(cstring_to_text(queue_table_name(name, prefix)));
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_acquire_queue_lock);
+
+/* pgmq.acquire_queue_lock(queue_name) */
+Datum
+pgmq_c_acquire_queue_lock(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("queue name cannot be NULL")));
+	queue_lock(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,76 @@
+/*-------------------------------------------------------------------------
+ *
+ * result.c
+ *		Running a cached plan and handing its rows back as the result of a
+ *		set-returning function.
+ *
+ * Every set-returning function here materialises its result: the rows come
+ * from one SPI execution, which must finish before the function returns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "funcapi.h"
+#include "utils/tuplestore.h"
+
+/*
+ * Prepare fcinfo to return a set.  `records` says whether rows are of a
+ * composite type (message_record) or a single scalar column (bigint).
+ */
+void
+result_begin_set(FunctionCallInfo fcinfo, bool records)
+{
+	InitMaterializedSRF(fcinfo, records ? 0 : MAT_SRF_USE_EXPECTED_DESC);
+}
+
+/* Execute a kept plan (read-write, fresh snapshot); the number of rows. */
+uint64
+result_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long limit)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, limit);
+
+	if (rc < 0)
+		elog(ERROR, "pgmq_c: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Execute the queue's plan `which` (prepared on first use). */
+uint64
+queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
+{
+	return result_execute(queue_cache_plan(entry, which), values, nulls, 0);
+}
+
+/* Append the rows of an SPI result whose columns match the declared row type. */
+void
+result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (uint64 i = 0; i < ntuples; i++)
+		tuplestore_puttuple(rsinfo->setResult, tuptable->vals[i]);
+}
+
+/* Append one bigint row. */
+void
+result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		datum = Int64GetDatum(value);
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &datum, &isnull);
+}
+
+/* Append the first column (a bigint) of each row of an SPI result. */
+void
+result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
+{
+	for (uint64 i = 0; i < ntuples; i++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 1, &isnull);
+
+		result_add_int8(fcinfo, isnull ? 0 : DatumGetInt64(id), isnull);
+	}
+}

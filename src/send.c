@@ -1,0 +1,358 @@
+/*-------------------------------------------------------------------------
+ *
+ * send.c
+ *		pgmq.send and pgmq.send_batch in all their overloads.
+ *
+ * Every overload reduces to one insert through the queue's cached plan:
+ * (vt, message, headers) for one message, or (vt, messages[], headers[])
+ * for a batch.  A message is visible to others once the caller commits;
+ * enqueued_at is the transaction start (the column default, now()), vt is
+ * computed here from the clock, as pgmq computes it from clock_timestamp().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+/* Insert the message (or batch) and return the new ids, in input order. */
+static Datum
+send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
+			  Datum msg, bool msg_null, Datum headers, bool headers_null,
+			  TimestampTz vt)
+{
+	QueueCacheEntry *entry = queue_cache_lookup(name);
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	uint64		n;
+
+	values[0] = TimestampTzGetDatum(vt);
+	values[1] = msg;
+	values[2] = headers;
+	if (msg_null)
+		nulls[1] = 'n';
+	if (headers_null)
+		nulls[2] = 'n';
+
+	result_begin_set(fcinfo, false);
+	SPI_connect();
+	n = queue_execute(entry, which, values, nulls);
+	result_add_int8_column(fcinfo, SPI_tuptable, n);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+static void
+check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s cannot be NULL", argname)));
+}
+
+/* The delay argument as the time the message becomes visible. */
+static TimestampTz
+arg_delay_seconds(FunctionCallInfo fcinfo, int argno)
+{
+	check_not_null(fcinfo, argno, "delay");
+	return vt_after_seconds(PG_GETARG_INT32(argno), "delay");
+}
+
+static TimestampTz
+arg_delay_until(FunctionCallInfo fcinfo, int argno)
+{
+	TimestampTz ts;
+
+	check_not_null(fcinfo, argno, "delay");
+	ts = PG_GETARG_TIMESTAMPTZ(argno);
+	check_finite_timestamp(ts, "delay");
+	return ts;
+}
+
+/*
+ * One message: send(queue_name, msg [, headers] [, delay]).  headers_arg
+ * and delay_arg are argument numbers, or -1 when the overload has none.
+ */
+static Datum
+send_one(FunctionCallInfo fcinfo, int headers_arg, int delay_arg, bool delay_is_seconds)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	TimestampTz vt;
+	bool		headers_null = headers_arg < 0 || PG_ARGISNULL(headers_arg);
+
+	if (delay_arg < 0)
+		vt = GetCurrentTimestamp();
+	else if (delay_is_seconds)
+		vt = arg_delay_seconds(fcinfo, delay_arg);
+	else
+		vt = arg_delay_until(fcinfo, delay_arg);
+
+	return send_to_queue(fcinfo, name, QPLAN_SEND,
+						 PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), PG_ARGISNULL(1),
+						 headers_null ? (Datum) 0 : PG_GETARG_DATUM(headers_arg), headers_null,
+						 vt);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send);
+Datum
+pgmq_c_send(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, -1, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_delay_seconds);
+Datum
+pgmq_c_send_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, 2, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_delay_until);
+Datum
+pgmq_c_send_delay_until(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, -1, 2, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_headers);
+Datum
+pgmq_c_send_headers(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, -1, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_headers_delay_seconds);
+Datum
+pgmq_c_send_headers_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, 3, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_headers_delay_until);
+Datum
+pgmq_c_send_headers_delay_until(PG_FUNCTION_ARGS)
+{
+	return send_one(fcinfo, 2, 3, false);
+}
+
+/*
+ * Batches.  pgmq's rules: msgs neither NULL nor empty; a headers array, when
+ * given, as long as msgs.  An empty headers array counts as no headers, as
+ * in pgmq (its length check compares NULL there and passes).
+ */
+static void
+check_batch(ArrayType *msgs, ArrayType *headers, bool *headers_null)
+{
+	int			nmsgs = ArrayGetNItems(ARR_NDIM(msgs), ARR_DIMS(msgs));
+	int			nheaders;
+
+	if (nmsgs == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msgs cannot be NULL or empty")));
+	if (ARR_NDIM(msgs) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("msgs must be a one-dimensional array")));
+	if (*headers_null)
+		return;
+	nheaders = ArrayGetNItems(ARR_NDIM(headers), ARR_DIMS(headers));
+	if (nheaders == 0)
+	{
+		*headers_null = true;
+		return;
+	}
+	if (ARR_NDIM(headers) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a one-dimensional array")));
+	if (nheaders != nmsgs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers array length (%d) must match msgs array length (%d)",
+						nheaders, nmsgs)));
+}
+
+static void
+check_msgs_not_null(bool msgs_null)
+{
+	if (msgs_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("msgs cannot be NULL or empty")));
+}
+
+static Datum
+send_batch_checked(FunctionCallInfo fcinfo, const char *name, Datum msgs,
+				   Datum headers, bool headers_null, TimestampTz vt)
+{
+	check_batch(DatumGetArrayTypeP(msgs),
+				headers_null ? NULL : DatumGetArrayTypeP(headers), &headers_null);
+	return send_to_queue(fcinfo, name, QPLAN_SEND_BATCH, msgs, false,
+						 headers_null ? (Datum) 0 : headers, headers_null, vt);
+}
+
+/* send_batch(queue_name, msgs [, headers] [, delay]), as send_one. */
+static Datum
+send_batch(FunctionCallInfo fcinfo, int headers_arg, int delay_arg, bool delay_is_seconds)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	TimestampTz vt;
+	bool		headers_null = headers_arg < 0 || PG_ARGISNULL(headers_arg);
+
+	check_msgs_not_null(PG_ARGISNULL(1));
+	if (delay_arg < 0)
+		vt = GetCurrentTimestamp();
+	else if (delay_is_seconds)
+		vt = arg_delay_seconds(fcinfo, delay_arg);
+	else
+		vt = arg_delay_until(fcinfo, delay_arg);
+
+	return send_batch_checked(fcinfo, name, PG_GETARG_DATUM(1),
+							  headers_null ? (Datum) 0 : PG_GETARG_DATUM(headers_arg),
+							  headers_null, vt);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch);
+Datum
+pgmq_c_send_batch(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, -1, -1, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_delay_seconds);
+Datum
+pgmq_c_send_batch_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, -1, 2, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_delay_until);
+Datum
+pgmq_c_send_batch_delay_until(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, -1, 2, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_headers);
+Datum
+pgmq_c_send_batch_headers(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, 2, -1, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_headers_delay_seconds);
+Datum
+pgmq_c_send_batch_headers_delay_seconds(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, 2, 3, true);
+}
+
+/* Also pgmq._send_batch(queue_name, msgs, headers, delay timestamptz). */
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_headers_delay_until);
+Datum
+pgmq_c_send_batch_headers_delay_until(PG_FUNCTION_ARGS)
+{
+	return send_batch(fcinfo, 2, 3, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_validate_batch_params);
+
+/* pgmq._validate_batch_params(msgs, headers) */
+Datum
+pgmq_c_validate_batch_params(PG_FUNCTION_ARGS)
+{
+	bool		headers_null = PG_ARGISNULL(1);
+
+	check_msgs_not_null(PG_ARGISNULL(0));
+	check_batch(PG_GETARG_ARRAYTYPE_P(0),
+				headers_null ? NULL : PG_GETARG_ARRAYTYPE_P(1), &headers_null);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Untyped calls.  send($1, $2, $3): the third value is headers when it is a
+ * JSON object, a delay in seconds when it is an integer, else a timestamp.
+ * NULL there means neither.
+ */
+static char *
+arg_cstring_or_null(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static Datum
+send_untyped(FunctionCallInfo fcinfo, bool batch, const char *headers, const char *delay,
+			 bool delay_required)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	char	   *msg = arg_cstring_or_null(fcinfo, 1);
+	Oid			msg_type = batch ? JSONBARRAYOID : JSONBOID;
+	Datum		msg_datum = (Datum) 0;
+	Datum		headers_datum = (Datum) 0;
+	TimestampTz vt;
+
+	if (batch)
+		check_msgs_not_null(msg == NULL);
+	if (msg != NULL)
+		msg_datum = untyped_parse(msg, msg_type);
+	if (headers != NULL)
+		headers_datum = untyped_parse(headers, msg_type);
+	if (delay != NULL)
+		vt = untyped_delay(delay, "delay");
+	else if (delay_required)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("delay cannot be NULL")));
+	else
+		vt = GetCurrentTimestamp();
+
+	if (batch)
+		return send_batch_checked(fcinfo, name, msg_datum, headers_datum, headers == NULL, vt);
+	return send_to_queue(fcinfo, name, QPLAN_SEND, msg_datum, msg == NULL,
+						 headers_datum, headers == NULL, vt);
+}
+
+static Datum
+send_untyped3(FunctionCallInfo fcinfo, bool batch)
+{
+	char	   *third = arg_cstring_or_null(fcinfo, 2);
+
+	if (third != NULL && untyped_is_array_or_object(third))
+		return send_untyped(fcinfo, batch, third, NULL, false);
+	return send_untyped(fcinfo, batch, NULL, third, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_untyped3);
+Datum
+pgmq_c_send_untyped3(PG_FUNCTION_ARGS)
+{
+	return send_untyped3(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_untyped4);
+Datum
+pgmq_c_send_untyped4(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, false, arg_cstring_or_null(fcinfo, 2),
+						arg_cstring_or_null(fcinfo, 3), true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped3);
+Datum
+pgmq_c_send_batch_untyped3(PG_FUNCTION_ARGS)
+{
+	return send_untyped3(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped4);
+Datum
+pgmq_c_send_batch_untyped4(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, true, arg_cstring_or_null(fcinfo, 2),
+						arg_cstring_or_null(fcinfo, 3), true);
+}

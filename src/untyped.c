@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * untyped.c
+ *		Meaning for parameters that arrive untyped.
+ *
+ * Many client libraries send every parameter with the protocol's "unknown"
+ * type.  pgmq's overloads then leave calls such as
+ * pgmq.set_vt($1, $2, $3) ambiguous.  Postgres resolves unknown arguments
+ * toward string-category candidates (docs, "Type Conversion: Functions",
+ * step 4e), so each ambiguous name has one extra overload taking text at the
+ * ambiguous positions; typed calls still resolve as before, because no
+ * non-string type converts implicitly to text.  Those overloads decide the
+ * meaning from the value, with the helpers here.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pgmq_c.h"
+
+#include "utils/lsyscache.h"
+
+static const char *
+skip_spaces(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* An optionally signed run of digits: a count of seconds, or an id. */
+bool
+untyped_is_integer(const char *value)
+{
+	const char *p = skip_spaces(value);
+
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	while (isdigit((unsigned char) *p))
+		p++;
+	return *skip_spaces(p) == '\0';
+}
+
+/* Starts with '{': an array literal, or (for jsonb) an object. */
+bool
+untyped_is_array_or_object(const char *value)
+{
+	return *skip_spaces(value) == '{';
+}
+
+/* The value read by the input function of typid; its errors are the type's. */
+Datum
+untyped_parse(const char *value, Oid typid)
+{
+	Oid			typinput;
+	Oid			typioparam;
+
+	getTypeInputInfo(typid, &typinput, &typioparam);
+	return OidInputFunctionCall(typinput, (char *) value, typioparam, -1);
+}
+
+/* A delay given either as seconds from now or as a timestamp. */
+TimestampTz
+untyped_delay(const char *value, const char *argname)
+{
+	TimestampTz ts;
+
+	if (untyped_is_integer(value))
+		return vt_after_seconds(DatumGetInt32(untyped_parse(value, INT4OID)), argname);
+	ts = DatumGetTimestampTz(untyped_parse(value, TIMESTAMPTZOID));
+	check_finite_timestamp(ts, argname);
+	return ts;
+}
