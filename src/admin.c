@@ -39,14 +39,18 @@ run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
 			 SPI_result_code_string(rc), sql);
 }
 
-/* Run a DDL statement naming pgmq.<relname> unless that relation exists. */
-static void
+/*
+ * Run a DDL statement creating pgmq.<relname> unless that relation exists;
+ * whether it ran.
+ */
+static bool
 create_unless_exists(const char *relname, const char *ddl_format, const char *arg1,
 					 const char *arg2)
 {
 	if (pgmq_relation_exists(relname))
-		return;
+		return false;
 	run_sql(psprintf(ddl_format, arg1, arg2), 0, NULL, NULL, SPI_OK_UTILITY);
+	return true;
 }
 
 /*
@@ -72,6 +76,28 @@ check_no_case_twin(const char *name)
 				 errdetail("Both names map to table pgmq.%s.", queue_table_name(name, "q"))));
 }
 
+/* Table layouts are API (pgmq-api.md, "Tables"); %s is UNLOGGED or empty. */
+static const char *const queue_table_ddl =
+"CREATE %sTABLE pgmq.%s ("
+" msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
+" read_ct integer NOT NULL DEFAULT 0,"
+" enqueued_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+" last_read_at pg_catalog.timestamptz,"
+" vt pg_catalog.timestamptz NOT NULL,"
+" message pg_catalog.jsonb,"
+" headers pg_catalog.jsonb)";
+
+static const char *const archive_table_ddl =
+"CREATE %sTABLE pgmq.%s ("
+" msg_id bigint PRIMARY KEY,"
+" read_ct integer NOT NULL DEFAULT 0,"
+" enqueued_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+" last_read_at pg_catalog.timestamptz,"
+" archived_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+" vt pg_catalog.timestamptz NOT NULL,"
+" message pg_catalog.jsonb,"
+" headers pg_catalog.jsonb)";
+
 /*
  * Create the queue's tables, indexes and pgmq.meta row; what already exists
  * is kept, so a second call changes nothing.
@@ -85,33 +111,31 @@ create_queue(const char *name, bool unlogged)
 	char	   *archived_index = psprintf("archived_at_idx_%s", name);
 	Oid			argtypes[2] = {TEXTOID, BOOLOID};
 	Datum		values[2] = {CStringGetTextDatum(name), BoolGetDatum(unlogged)};
+	bool		created;
 
 	queue_name_check_length(name);
 	queue_lock(name);
 
 	SPI_connect();
 	check_no_case_twin(name);
-	create_unless_exists(qtable,
-						 "CREATE %sTABLE pgmq.%s ("
-						 " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
-						 " read_ct integer NOT NULL DEFAULT 0,"
-						 " enqueued_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
-						 " last_read_at pg_catalog.timestamptz,"
-						 " vt pg_catalog.timestamptz NOT NULL,"
-						 " message pg_catalog.jsonb,"
-						 " headers pg_catalog.jsonb)",
-						 unlogged ? "UNLOGGED " : "", quote_identifier(qtable));
-	create_unless_exists(atable,
-						 "CREATE %sTABLE pgmq.%s ("
-						 " msg_id bigint PRIMARY KEY,"
-						 " read_ct integer NOT NULL DEFAULT 0,"
-						 " enqueued_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
-						 " last_read_at pg_catalog.timestamptz,"
-						 " archived_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
-						 " vt pg_catalog.timestamptz NOT NULL,"
-						 " message pg_catalog.jsonb,"
-						 " headers pg_catalog.jsonb)",
-						 "", quote_identifier(atable));
+	created = create_unless_exists(qtable, queue_table_ddl,
+								   unlogged ? "UNLOGGED " : "", quote_identifier(qtable));
+#if PG_VERSION_NUM >= 150000
+	if (created && unlogged)
+	{
+		/*
+		 * Since PostgreSQL 15 an unlogged table's identity sequence is
+		 * unlogged too, so after a crash msg_ids would start again at 1 and
+		 * collide with ids already in the (logged) archive.  A logged
+		 * sequence keeps ids unique for the life of the queue.
+		 */
+		run_sql(psprintf("ALTER SEQUENCE pgmq.%s SET LOGGED",
+						 quote_identifier(psprintf("%s_msg_id_seq", qtable))),
+				0, NULL, NULL, SPI_OK_UTILITY);
+	}
+#endif
+	(void) created;
+	create_unless_exists(atable, archive_table_ddl, "", quote_identifier(atable));
 	create_unless_exists(vt_index, "CREATE INDEX %s ON pgmq.%s (vt)",
 						 quote_identifier(vt_index), quote_identifier(qtable));
 	create_unless_exists(archived_index, "CREATE INDEX %s ON pgmq.%s (archived_at)",
