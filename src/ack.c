@@ -156,10 +156,7 @@ arg_vt_until(FunctionCallInfo fcinfo, int argno)
 {
 	TimestampTz vt;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("vt cannot be NULL")));
+	arg_not_null(fcinfo, argno, "vt");
 	vt = PG_GETARG_TIMESTAMPTZ(argno);
 	check_finite_timestamp(vt, "vt");
 	return vt;
@@ -169,7 +166,7 @@ PG_FUNCTION_INFO_V1(pgmq_c_set_vt_seconds);
 Datum
 pgmq_c_set_vt_seconds(PG_FUNCTION_ARGS)
 {
-	TimestampTz vt = vt_after_seconds(arg_vt_seconds(fcinfo, 2), "vt");
+	TimestampTz vt = vt_after_seconds(arg_int32_min(fcinfo, 2, "vt", 0), "vt");
 
 	return set_vt(fcinfo, false, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
 }
@@ -185,7 +182,7 @@ PG_FUNCTION_INFO_V1(pgmq_c_set_vt_batch_seconds);
 Datum
 pgmq_c_set_vt_batch_seconds(PG_FUNCTION_ARGS)
 {
-	TimestampTz vt = vt_after_seconds(arg_vt_seconds(fcinfo, 2), "vt");
+	TimestampTz vt = vt_after_seconds(arg_int32_min(fcinfo, 2, "vt", 0), "vt");
 
 	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
 }
@@ -206,10 +203,7 @@ pgmq_c_set_vt_untyped(PG_FUNCTION_ARGS)
 	TimestampTz vt;
 	bool		many;
 
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("vt cannot be NULL")));
+	arg_not_null(fcinfo, 2, "vt");
 	vt = untyped_delay(text_to_cstring(PG_GETARG_TEXT_PP(2)), "vt");
 	if (PG_ARGISNULL(1))
 		return set_vt(fcinfo, false, (Datum) 0, true, vt);

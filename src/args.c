@@ -36,42 +36,31 @@ check_finite_timestamp(TimestampTz ts, const char *argname)
 				 errmsg("%s must be a finite timestamp", argname)));
 }
 
-static int32
-arg_int32_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+/* Error out if argument argno is NULL. */
+void
+arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s cannot be NULL", argname)));
-	return PG_GETARG_INT32(argno);
 }
 
-/* How many messages to take: at least one. */
+/* An integer argument that must be present and at least min (0 or 1). */
 int32
-arg_positive_qty(FunctionCallInfo fcinfo, int argno)
+arg_int32_min(FunctionCallInfo fcinfo, int argno, const char *argname, int32 min)
 {
-	int32		qty = arg_int32_not_null(fcinfo, argno, "qty");
+	int32		value;
 
-	if (qty <= 0)
+	arg_not_null(fcinfo, argno, argname);
+	value = PG_GETARG_INT32(argno);
+	if (value < min)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty must be greater than zero"),
-				 errdetail("qty was %d.", qty)));
-	return qty;
-}
-
-/* A visibility timeout in seconds: zero (visible again at once) or more. */
-int32
-arg_vt_seconds(FunctionCallInfo fcinfo, int argno)
-{
-	int32		vt = arg_int32_not_null(fcinfo, argno, "vt");
-
-	if (vt < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("vt must not be negative"),
-				 errdetail("vt was %d.", vt)));
-	return vt;
+				 min == 0 ? errmsg("%s must not be negative", argname)
+				 : errmsg("%s must be greater than zero", argname),
+				 errdetail("%s was %d.", argname, value)));
+	return value;
 }
 
 /* An interval of exactly `seconds` seconds, as make_interval(secs => n). */

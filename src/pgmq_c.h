@@ -67,8 +67,8 @@ extern const char *queue_cache_name(QueueCacheEntry *entry);
 /* args.c: checking and converting arguments shared by several functions */
 extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);
 extern void check_finite_timestamp(TimestampTz ts, const char *argname);
-extern int32 arg_positive_qty(FunctionCallInfo fcinfo, int argno);
-extern int32 arg_vt_seconds(FunctionCallInfo fcinfo, int argno);
+extern void arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern int32 arg_int32_min(FunctionCallInfo fcinfo, int argno, const char *argname, int32 min);
 extern Datum interval_from_seconds(int32 seconds);
 
 /* untyped.c: giving meaning to parameters that arrived untyped */

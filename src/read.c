@@ -56,8 +56,8 @@ Datum
 pgmq_c_read(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	int32		vt = arg_vt_seconds(fcinfo, 1);
-	int32		qty = arg_positive_qty(fcinfo, 2);
+	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
+	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 
 	result_begin_set(fcinfo, true);
@@ -65,24 +65,6 @@ pgmq_c_read(PG_FUNCTION_ARGS)
 	read_attempt(fcinfo, entry, qty, vt, 3);
 	SPI_finish();
 	return (Datum) 0;
-}
-
-static int32
-arg_int32_at_least(FunctionCallInfo fcinfo, int argno, const char *argname, int32 min)
-{
-	int32		value;
-
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be NULL", argname)));
-	value = PG_GETARG_INT32(argno);
-	if (value < min)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at least %d", argname, min),
-				 errdetail("%s was %d.", argname, value)));
-	return value;
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
@@ -100,10 +82,10 @@ Datum
 pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	int32		vt = arg_vt_seconds(fcinfo, 1);
-	int32		qty = arg_positive_qty(fcinfo, 2);
-	int32		max_poll_seconds = arg_int32_at_least(fcinfo, 3, "max_poll_seconds", 0);
-	int32		poll_interval_ms = arg_int32_at_least(fcinfo, 4, "poll_interval_ms", 1);
+	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
+	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
+	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
+	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
 
@@ -136,7 +118,7 @@ Datum
 pgmq_c_pop(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	int32		qty = arg_positive_qty(fcinfo, 1);
+	int32		qty = arg_int32_min(fcinfo, 1, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	Datum		values[1];
 	uint64		n;

@@ -45,20 +45,11 @@ send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
 	return (Datum) 0;
 }
 
-static void
-check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be NULL", argname)));
-}
-
 /* The delay argument as the time the message becomes visible. */
 static TimestampTz
 arg_delay_seconds(FunctionCallInfo fcinfo, int argno)
 {
-	check_not_null(fcinfo, argno, "delay");
+	arg_not_null(fcinfo, argno, "delay");
 	return vt_after_seconds(PG_GETARG_INT32(argno), "delay");
 }
 
@@ -67,7 +58,7 @@ arg_delay_until(FunctionCallInfo fcinfo, int argno)
 {
 	TimestampTz ts;
 
-	check_not_null(fcinfo, argno, "delay");
+	arg_not_null(fcinfo, argno, "delay");
 	ts = PG_GETARG_TIMESTAMPTZ(argno);
 	check_finite_timestamp(ts, "delay");
 	return ts;
