@@ -151,22 +151,11 @@ set_vt(FunctionCallInfo fcinfo, bool many, Datum ids, bool ids_null, TimestampTz
 	return (Datum) 0;
 }
 
-static TimestampTz
-arg_vt_until(FunctionCallInfo fcinfo, int argno)
-{
-	TimestampTz vt;
-
-	arg_not_null(fcinfo, argno, "vt");
-	vt = PG_GETARG_TIMESTAMPTZ(argno);
-	check_finite_timestamp(vt, "vt");
-	return vt;
-}
-
 PG_FUNCTION_INFO_V1(pgmq_c_set_vt_seconds);
 Datum
 pgmq_c_set_vt_seconds(PG_FUNCTION_ARGS)
 {
-	TimestampTz vt = vt_after_seconds(arg_int32_min(fcinfo, 2, "vt", 0), "vt");
+	TimestampTz vt = arg_visible_at(fcinfo, 2, true, "vt");
 
 	return set_vt(fcinfo, false, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
 }
@@ -175,14 +164,14 @@ PG_FUNCTION_INFO_V1(pgmq_c_set_vt_until);
 Datum
 pgmq_c_set_vt_until(PG_FUNCTION_ARGS)
 {
-	return set_vt(fcinfo, false, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_vt_until(fcinfo, 2));
+	return set_vt(fcinfo, false, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_visible_at(fcinfo, 2, false, "vt"));
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_set_vt_batch_seconds);
 Datum
 pgmq_c_set_vt_batch_seconds(PG_FUNCTION_ARGS)
 {
-	TimestampTz vt = vt_after_seconds(arg_int32_min(fcinfo, 2, "vt", 0), "vt");
+	TimestampTz vt = arg_visible_at(fcinfo, 2, true, "vt");
 
 	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), vt);
 }
@@ -191,7 +180,7 @@ PG_FUNCTION_INFO_V1(pgmq_c_set_vt_batch_until);
 Datum
 pgmq_c_set_vt_batch_until(PG_FUNCTION_ARGS)
 {
-	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_vt_until(fcinfo, 2));
+	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_visible_at(fcinfo, 2, false, "vt"));
 }
 
 /* set_vt($1, $2, $3): id or id array; seconds or timestamp. */

@@ -63,6 +63,33 @@ arg_int32_min(FunctionCallInfo fcinfo, int argno, const char *argname, int32 min
 	return value;
 }
 
+/* A timestamp argument that must be present and finite. */
+TimestampTz
+arg_finite_timestamp(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	TimestampTz ts;
+
+	arg_not_null(fcinfo, argno, argname);
+	ts = PG_GETARG_TIMESTAMPTZ(argno);
+	check_finite_timestamp(ts, argname);
+	return ts;
+}
+
+/*
+ * When a message becomes visible, from an optional delay argument: now
+ * when argno < 0 (the overload has none), else seconds from now or the
+ * timestamp given.
+ */
+TimestampTz
+arg_visible_at(FunctionCallInfo fcinfo, int argno, bool in_seconds, const char *argname)
+{
+	if (argno < 0)
+		return GetCurrentTimestamp();
+	if (in_seconds)
+		return vt_after_seconds(arg_int32_min(fcinfo, argno, argname, 0), argname);
+	return arg_finite_timestamp(fcinfo, argno, argname);
+}
+
 /* An interval of exactly `seconds` seconds, as make_interval(secs => n). */
 Datum
 interval_from_seconds(int32 seconds)

@@ -69,6 +69,9 @@ extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);
 extern void check_finite_timestamp(TimestampTz ts, const char *argname);
 extern void arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern int32 arg_int32_min(FunctionCallInfo fcinfo, int argno, const char *argname, int32 min);
+extern TimestampTz arg_finite_timestamp(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern TimestampTz arg_visible_at(FunctionCallInfo fcinfo, int argno, bool in_seconds,
+								  const char *argname);
 extern Datum interval_from_seconds(int32 seconds);
 
 /* untyped.c: giving meaning to parameters that arrived untyped */

@@ -45,25 +45,6 @@ send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
 	return (Datum) 0;
 }
 
-/* The delay argument as the time the message becomes visible. */
-static TimestampTz
-arg_delay_seconds(FunctionCallInfo fcinfo, int argno)
-{
-	arg_not_null(fcinfo, argno, "delay");
-	return vt_after_seconds(PG_GETARG_INT32(argno), "delay");
-}
-
-static TimestampTz
-arg_delay_until(FunctionCallInfo fcinfo, int argno)
-{
-	TimestampTz ts;
-
-	arg_not_null(fcinfo, argno, "delay");
-	ts = PG_GETARG_TIMESTAMPTZ(argno);
-	check_finite_timestamp(ts, "delay");
-	return ts;
-}
-
 /*
  * One message: send(queue_name, msg [, headers] [, delay]).  headers_arg
  * and delay_arg are argument numbers, or -1 when the overload has none.
@@ -72,15 +53,8 @@ static Datum
 send_one(FunctionCallInfo fcinfo, int headers_arg, int delay_arg, bool delay_is_seconds)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	TimestampTz vt;
+	TimestampTz vt = arg_visible_at(fcinfo, delay_arg, delay_is_seconds, "delay");
 	bool		headers_null = headers_arg < 0 || PG_ARGISNULL(headers_arg);
-
-	if (delay_arg < 0)
-		vt = GetCurrentTimestamp();
-	else if (delay_is_seconds)
-		vt = arg_delay_seconds(fcinfo, delay_arg);
-	else
-		vt = arg_delay_until(fcinfo, delay_arg);
 
 	return send_to_queue(fcinfo, name, QPLAN_SEND,
 						 PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1), PG_ARGISNULL(1),
@@ -196,12 +170,7 @@ send_batch(FunctionCallInfo fcinfo, int headers_arg, int delay_arg, bool delay_i
 	bool		headers_null = headers_arg < 0 || PG_ARGISNULL(headers_arg);
 
 	check_msgs_not_null(PG_ARGISNULL(1));
-	if (delay_arg < 0)
-		vt = GetCurrentTimestamp();
-	else if (delay_is_seconds)
-		vt = arg_delay_seconds(fcinfo, delay_arg);
-	else
-		vt = arg_delay_until(fcinfo, delay_arg);
+	vt = arg_visible_at(fcinfo, delay_arg, delay_is_seconds, "delay");
 
 	return send_batch_checked(fcinfo, name, PG_GETARG_DATUM(1),
 							  headers_null ? (Datum) 0 : PG_GETARG_DATUM(headers_arg),
