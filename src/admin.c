@@ -189,7 +189,12 @@ drop_queue(const char *name)
 	if (pgmq_relation_exists(atable))
 		run_sql(psprintf("DROP TABLE pgmq.%s", quote_identifier(atable)),
 				0, NULL, NULL, SPI_OK_UTILITY);
-	run_sql("DELETE FROM pgmq.meta WHERE queue_name OPERATOR(pg_catalog.=) $1",
+	/*
+	 * Any spelling of the name drops the queue's tables, so it must drop its
+	 * meta row too (create refuses case twins, so this is that one row).
+	 */
+	run_sql("DELETE FROM pgmq.meta"
+			" WHERE pg_catalog.lower(queue_name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
 			1, argtypes, values, SPI_OK_DELETE);
 	SPI_finish();
 	return true;
@@ -252,7 +257,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_detach_archive);
 Datum
 pgmq_c_detach_archive(PG_FUNCTION_ARGS)
 {
+	(void) queue_name_from_arg(fcinfo, 0);
 	ereport(WARNING,
-			(errmsg("detach_archive(queue_name) is deprecated and is a no-op. It will be removed in PGMQ v2.0. Archive tables are no longer member of extension")));
+			(errmsg("detach_archive(queue_name) is deprecated and is a no-op. It will be removed in PGMQ v2.0. Archive tables are no longer member objects.")));
 	PG_RETURN_VOID();
 }

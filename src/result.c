@@ -11,6 +11,7 @@
  */
 #include "pgmq_c.h"
 
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 
@@ -42,12 +43,33 @@ queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char
 	return result_execute(queue_cache_plan(entry, which), values, nulls, 0);
 }
 
+/*
+ * The rows of a queue table are copied into the result as they are, which
+ * is only sound while the table's columns still have the types of the
+ * declared result.  Someone may have altered the table; say so instead.
+ */
+static void
+check_result_columns(TupleDesc actual, TupleDesc declared)
+{
+	bool		match = actual->natts == declared->natts;
+
+	for (int i = 0; match && i < declared->natts; i++)
+		match = TupleDescAttr(actual, i)->atttypid == TupleDescAttr(declared, i)->atttypid;
+	if (!match)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("structure of query does not match function result type"),
+				 errdetail("The queue table's columns no longer have the types of pgmq's message_record."),
+				 errhint("Restore the queue table's layout, or recreate the queue.")));
+}
+
 /* Append the rows of an SPI result whose columns match the declared row type. */
 void
 result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
+	check_result_columns(tuptable->tupdesc, rsinfo->setDesc);
 	for (uint64 i = 0; i < ntuples; i++)
 		tuplestore_puttuple(rsinfo->setResult, tuptable->vals[i]);
 }
@@ -66,6 +88,12 @@ result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull)
 void
 result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
 {
+	if (SPI_gettypeid(tuptable->tupdesc, 1) != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("structure of query does not match function result type"),
+				 errdetail("The queue table's msg_id column is no longer of type bigint."),
+				 errhint("Restore the queue table's layout, or recreate the queue.")));
 	for (uint64 i = 0; i < ntuples; i++)
 	{
 		bool		isnull;
