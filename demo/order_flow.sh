@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# demo/order_flow.sh: an online shop's order flow on pgmq_c, told step by step.
+#
+# scripts/demo runs this against a throwaway server, with PGHOST, PGPORT,
+# PGUSER and PGDATABASE set and `CREATE EXTENSION pgmq_c` done.  To run it
+# against your own database, set those yourself; it creates the table
+# orders_db, the table stock and seven queues, so use an empty database.
+#
+# Every service here is a few lines of bash calling psql, the way any client
+# would call the same SQL functions: read with a visibility timeout, work,
+# then delete or archive.
+set -euo pipefail
+
+export PGOPTIONS='-c client_min_messages=warning'
+PSQL=(psql -X -q -v ON_ERROR_STOP=1)
+
+QUEUES=(orders payments inventory emails warehouse analytics payments_dlq)
+DOWNSTREAM="'payments', 'inventory', 'emails', 'warehouse', 'analytics'"
+
+# Rows of a query, unaligned: columns separated by '|'.
+q() { "${PSQL[@]}" -At -F'|' -c "$1"; }
+# Output layout: an empty line between blocks, never two.
+BLANK=1
+blank() {
+	[ "$BLANK" -eq 1 ] || echo
+	BLANK=1
+}
+# A query printed as a small table, followed by an empty line.
+show() {
+	"${PSQL[@]}" -P footer=off -c "$1" | sed -e '/^$/d' -e 's/ *$//' -e 's/^/    /'
+	BLANK=0
+	blank
+}
+STEP=0
+step() {
+	STEP=$((STEP + 1))
+	blank
+	printf '== Step %d. %s\n\n' "$STEP" "$*"
+}
+# Narration; say "" ends a block.
+say() {
+	if [ -n "$*" ]; then
+		printf '   %s\n' "$*"
+		BLANK=0
+	else
+		blank
+	fi
+}
+# One line of a service's log: "   payments:   charged 25.00 ..."
+log() {
+	printf '   %-11s %s\n' "$1:" "$2"
+	BLANK=0
+}
+now_ms() { date +%s%3N; }
+
+# The columns a consumer here reads, in this order.
+FIELDS="msg_id, read_ct, message->>'order_id', message->>'customer',
+        message->>'sku', message->>'qty', message->>'amount',
+        headers->>'correlation_id', message::text, headers::text"
+
+# ---------------------------------------------------------------------------
+step "Set up: the shop's own tables and seven queues"
+
+"${PSQL[@]}" <<'SQL'
+CREATE TABLE orders_db (
+    order_id   integer PRIMARY KEY,
+    customer   text NOT NULL,
+    sku        text NOT NULL,
+    qty        integer NOT NULL,
+    amount     text NOT NULL,         -- stored as the checkout sent it
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE stock (
+    sku     text PRIMARY KEY,
+    on_hand integer NOT NULL CHECK (on_hand >= 0)
+);
+INSERT INTO stock VALUES ('mug', 20), ('tshirt', 10), ('poster', 5);
+SQL
+for name in "${QUEUES[@]}"; do
+	q "SELECT pgmq.create('$name')" >/dev/null
+done
+say "tables orders_db and stock; pgmq.create() for each queue:"
+show "SELECT queue_name, is_partitioned, is_unlogged FROM pgmq.list_queues()"
+
+# ---------------------------------------------------------------------------
+# The order service: the business insert, the stock update and the message
+# all commit together, or not at all.
+checkout() {
+	local values=$1 ids=$2
+	"${PSQL[@]}" -At <<SQL
+BEGIN;
+INSERT INTO orders_db (order_id, customer, sku, qty, amount) VALUES $values;
+UPDATE stock s SET on_hand = s.on_hand - o.qty
+  FROM (SELECT sku, sum(qty) AS qty FROM orders_db
+         WHERE order_id IN ($ids) GROUP BY sku) o
+ WHERE s.sku = o.sku;
+SELECT * FROM pgmq.send_batch(
+    'orders',
+    ARRAY(SELECT to_jsonb(o) - 'created_at' FROM orders_db o
+           WHERE order_id IN ($ids) ORDER BY order_id),
+    ARRAY(SELECT jsonb_build_object('correlation_id', 'req-' || order_id,
+                                    'source', 'web-checkout')
+            FROM orders_db WHERE order_id IN ($ids) ORDER BY order_id));
+COMMIT;
+SQL
+}
+
+step "Checkout: four orders, written and enqueued in one transaction"
+
+say "The order service runs, in ONE transaction:"
+say "  INSERT INTO orders_db ...            -- the business write"
+say "  UPDATE stock ...                     -- take the items off the shelf"
+say "  SELECT pgmq.send_batch('orders',     -- one message per order,"
+say "         msgs, headers)                --  headers carry a correlation id"
+say ""
+sent_ids=$(checkout "(1001, 'alice', 'mug',    2, '25.00'),
+                (1002, 'bob',   'tshirt', 1, '19.90'),
+                (1003, 'carol', 'poster', 3, '36.00'),
+                (1004, 'dave',  'mug',    1, '12.50')" "1001, 1002, 1003, 1004" |
+	paste -sd' ')
+say "committed orders 1001-1004; send_batch returned msg_ids: $sent_ids"
+show "SELECT msg_id, read_ct, message->>'order_id' AS order_id,
+             message->>'customer' AS customer, headers->>'correlation_id' AS correlation_id
+        FROM pgmq.q_orders ORDER BY msg_id"
+
+# ---------------------------------------------------------------------------
+step "A checkout that fails: nothing is enqueued"
+
+say "Order 1005 wants 50 posters; only 2 are left.  Same transaction shape:"
+out=$("${PSQL[@]}" -At 2>&1 <<'SQL' || true
+BEGIN;
+INSERT INTO orders_db (order_id, customer, sku, qty, amount)
+     VALUES (1005, 'erin', 'poster', 50, '600.00');
+SELECT 'sent' AS what, * FROM pgmq.send('orders',
+    '{"order_id": 1005, "customer": "erin", "sku": "poster", "qty": 50, "amount": "600.00"}'::jsonb,
+    '{"correlation_id": "req-1005", "source": "web-checkout"}'::jsonb);
+UPDATE stock SET on_hand = on_hand - 50 WHERE sku = 'poster';
+COMMIT;
+SQL
+)
+sent=$(printf '%s\n' "$out" | sed -n 's/^sent|//p')
+err=$(printf '%s\n' "$out" | grep -m1 'ERROR' | sed -e 's/^.*ERROR: */ERROR: /' -e 's/ "[^"]*"$//')
+say "inside the transaction pgmq.send returned msg_id $sent, then:"
+say "  $err"
+say "so the whole transaction rolled back.  Afterwards:"
+say "  orders_db rows for 1005:     $(q "SELECT count(*) FROM orders_db WHERE order_id = 1005")"
+say "  'orders' messages for 1005:  $(q "SELECT count(*) FROM pgmq.q_orders WHERE message->>'order_id' = '1005'")"
+say "  posters on hand:             $(q "SELECT on_hand FROM stock WHERE sku = 'poster'")"
+say "No ghost message for an order that does not exist."
+
+# ---------------------------------------------------------------------------
+# The router: read a batch from 'orders', copy each message to every
+# downstream queue and archive the original, in one transaction: either all
+# five copies exist and the original is archived, or nothing happened.
+route() {
+	"${PSQL[@]}" -At <<SQL | sed 's/^/   router:     /'
+BEGIN;
+CREATE TEMP TABLE batch ON COMMIT DROP AS
+    SELECT * FROM pgmq.read_with_poll('orders', 30, 10, 2);
+SELECT format('order %s -> %s', b.message->>'order_id',
+              string_agg(d.queue, ', ' ORDER BY d.ord))
+  FROM batch b
+ CROSS JOIN unnest(ARRAY[$DOWNSTREAM]) WITH ORDINALITY AS d(queue, ord)
+ CROSS JOIN LATERAL pgmq.send(d.queue, b.message,
+                              b.headers || jsonb_build_object('orders_msg_id', b.msg_id)) AS s
+ GROUP BY b.msg_id, b.message->>'order_id' ORDER BY b.msg_id;
+SELECT format('archived %s message(s) in ''orders''', count(*))
+  FROM pgmq.archive('orders', ARRAY(SELECT msg_id FROM batch));
+COMMIT;
+SQL
+	BLANK=0
+}
+
+step "Fan-out: the router copies each order to five services"
+
+say "One transaction: pgmq.read_with_poll('orders', vt => 30, qty => 10),"
+say "pgmq.send() to each downstream queue, pgmq.archive() the original."
+say ""
+route
+say ""
+show "SELECT queue_name, queue_length, queue_visible_length AS visible,
+             total_messages AS sent_total
+        FROM pgmq.metrics_all()"
+say "(sent_total counts msg_ids handed out, as in pgmq: for 'orders' that"
+say "includes msg_id $sent from the rolled-back checkout.)"
+
+# ---------------------------------------------------------------------------
+step "Consumers at work (analytics is down for maintenance)"
+
+say "Each service reads with a visibility timeout (vt): the messages it took"
+say "are hidden from others for vt seconds; it deletes or archives them when"
+say "done.  If it dies first, they reappear after vt (step 7 shows it)."
+say ""
+
+# inventory: read, reserve, delete (nothing worth keeping).
+inventory() {
+	local rows ids=() id ct oid cust sku qty amount corr msg hdr
+	rows=$(q "SELECT $FIELDS FROM pgmq.read('inventory', 30, 10)")
+	while IFS='|' read -r id ct oid cust sku qty amount corr msg hdr; do
+		[ -n "$id" ] || continue
+		log inventory "reserved $qty x $sku for order $oid ($corr)"
+		ids+=("$id")
+	done <<<"$rows"
+	[ "${#ids[@]}" -gt 0 ] || return 0
+	log inventory "pgmq.delete('inventory', ARRAY[$(IFS=,; echo "${ids[*]}")]) -> $(q "SELECT count(*) FROM pgmq.delete('inventory', ARRAY[$(IFS=,; echo "${ids[*]}")]::bigint[])") deleted"
+}
+
+# emails: pop (read and delete at once): at most once is fine for a
+# confirmation mail; a mail sent twice is worse than one lost in a crash.
+emails() {
+	local rows id ct oid cust sku qty amount corr msg hdr
+	rows=$(q "SELECT $FIELDS FROM pgmq.pop('emails', 10)")
+	while IFS='|' read -r id ct oid cust sku qty amount corr msg hdr; do
+		[ -n "$id" ] || continue
+		log emails "pgmq.pop -> mailed $cust: order $oid confirmed"
+	done <<<"$rows"
+}
+
+# warehouse: read, pack, archive (the archive is the packing record).
+# $1: how many to take, $2: worker name.
+warehouse() {
+	local rows id ct oid cust sku qty amount corr msg hdr
+	rows=$(q "SELECT $FIELDS FROM pgmq.read('warehouse', 30, ${1:-10})")
+	while IFS='|' read -r id ct oid cust sku qty amount corr msg hdr; do
+		[ -n "$id" ] || continue
+		log "${2:-warehouse}" "packed order $oid (msg $id, read_ct $ct); archive -> $(q "SELECT pgmq.archive('warehouse', $id::bigint)")"
+	done <<<"$rows"
+}
+
+# payments: charge the amount; a malformed amount fails.  Up to 3 attempts,
+# then the message goes to payments_dlq with the reason, and the original is
+# archived, in one transaction.  vt is short (1 s) so that retries are quick.
+MAX_ATTEMPTS=3
+payments() {
+	local rows id ct oid cust sku qty amount corr msg hdr poll=${1:-0}
+	if [ "$poll" -gt 0 ]; then
+		rows=$(q "SELECT $FIELDS FROM pgmq.read_with_poll('payments', 1, 10, $poll, 100)")
+	else
+		rows=$(q "SELECT $FIELDS FROM pgmq.read('payments', 1, 10)")
+	fi
+	FAILED_LEFT=0
+	while IFS='|' read -r id ct oid cust sku qty amount corr msg hdr; do
+		[ -n "$id" ] || continue
+		if [[ $amount =~ ^[0-9]+\.[0-9]{2}$ ]]; then
+			log payments "charged $cust $amount for order $oid; archive -> $(q "SELECT pgmq.archive('payments', $id::bigint)")"
+		elif [ "$ct" -lt "$MAX_ATTEMPTS" ]; then
+			log payments "order $oid: bad amount '$amount': FAILED, read_ct $ct of $MAX_ATTEMPTS"
+			FAILED_LEFT=1
+		else
+			log payments "order $oid: bad amount '$amount': FAILED, read_ct $ct of $MAX_ATTEMPTS"
+			log payments "order $oid: giving up; msg $id -> payments_dlq, archived"
+			"${PSQL[@]}" -At -v msg="$msg" -v hdr="$hdr" -v id="$id" -v ct="$ct" \
+				-v reason="malformed amount '$amount'" >/dev/null <<'SQL'
+BEGIN;
+SELECT pgmq.send('payments_dlq', :'msg'::jsonb,
+       coalesce(nullif(:'hdr', '')::jsonb, '{}') || jsonb_build_object(
+           'x-pgmq-dlq-source', 'payments',
+           'x-pgmq-dlq-msg-id', :id,
+           'x-pgmq-dlq-read-ct', :ct,
+           'x-pgmq-dlq-at', now(),
+           'x-pgmq-dlq-reason', :'reason'));
+SELECT pgmq.archive('payments', :id::bigint);
+COMMIT;
+SQL
+		fi
+	done <<<"$rows"
+}
+
+inventory
+emails
+warehouse 10
+payments
+say ""
+say "analytics: (down; nobody reads its queue)"
+say ""
+show "SELECT queue_name, queue_length, queue_visible_length AS visible,
+             total_messages AS sent_total
+        FROM pgmq.metrics_all() WHERE queue_name <> 'payments_dlq'"
+
+# ---------------------------------------------------------------------------
+step "More orders arrive; analytics is still down and its queue grows"
+
+sleep 1
+sent_ids=$(checkout "(1006, 'frank', 'tshirt', 2, '39.80'),
+                (1007, 'grace', 'mug',    1, '12,50'),
+                (1008, 'heidi', 'poster', 1, '12.00')" "1006, 1007, 1008" |
+	paste -sd' ')
+say "committed orders 1006-1008 (msg_ids $sent_ids).  Order 1007 came from an old"
+say "mobile app that writes the amount as '12,50'.  Nothing checks it yet."
+say ""
+route
+say ""
+say "pgmq.metrics('analytics'):"
+show "SELECT queue_length, queue_visible_length AS visible,
+             oldest_msg_age_sec, total_messages
+        FROM pgmq.metrics('analytics')"
+say "Producers are not slowed down by a missing consumer: the queue levels"
+say "the load, and analytics will work through it when it is back."
+say ""
+inventory
+emails
+
+# ---------------------------------------------------------------------------
+step "A consumer crashes: its message comes back after the vt"
+
+rows=$(q "SELECT $FIELDS FROM pgmq.read('warehouse', 2, 1)")
+IFS='|' read -r id ct oid _ <<<"$rows"
+log warehouse-1 "read(vt => 2, qty => 1): order $oid (msg $id, read_ct $ct)"
+log warehouse-1 "*** killed before it could archive ***"
+warehouse 10 warehouse-2
+log warehouse-2 "(order $oid is not offered: warehouse-1's lease has 2 s to run)"
+log warehouse-2 "read_with_poll('warehouse', 30, 10, max_poll_seconds => 5)"
+t0=$(now_ms)
+rows=$(q "SELECT $FIELDS FROM pgmq.read_with_poll('warehouse', 30, 10, 5, 100)")
+t1=$(now_ms)
+IFS='|' read -r id ct oid _ <<<"$rows"
+log warehouse-2 "after $(((t1 - t0 + 50) / 100 / 10)).$(((t1 - t0 + 50) / 100 % 10)) s: order $oid again (msg $id, read_ct $ct)"
+log warehouse-2 "packed order $oid; archive -> $(q "SELECT pgmq.archive('warehouse', $id::bigint)")"
+say ""
+say "read_ct $ct tells the second worker this is a redelivery: handlers must"
+say "be idempotent, or check their own records before acting twice."
+
+# ---------------------------------------------------------------------------
+step "A poison message: three failed attempts, then the dead-letter queue"
+
+say "payments reads with vt => 1 s: a message it fails on comes back after"
+say "1 s with read_ct one higher.  After 3 attempts it gives up: it sends the"
+say "message to payments_dlq with the reason in its headers and archives the"
+say "original, in one transaction."
+say ""
+payments
+while [ "$FAILED_LEFT" -eq 1 ]; do
+	payments 5
+done
+say ""
+say "The dead letter, with the reason in its headers (payments_dlq):"
+show "SELECT message->>'order_id' AS order_id,
+             headers->>'x-pgmq-dlq-reason' AS reason,
+             headers->>'x-pgmq-dlq-read-ct' AS attempts,
+             headers->>'correlation_id' AS correlation_id
+        FROM pgmq.q_payments_dlq"
+say "Nothing is lost: someone fixes the order and sends it back to 'payments'."
+say "(Here the consumer does this by hand; a later pgmq_c release does it"
+say "for you, by queue policy.)"
+
+# ---------------------------------------------------------------------------
+step "The analytics service is back and catches up"
+
+batch=0
+while :; do
+	rows=$(q "SELECT $FIELDS FROM pgmq.read_with_poll('analytics', 30, 3, 1, 100)")
+	if [ -z "$rows" ]; then
+		log analytics "read_with_poll waited 1 s and found nothing: caught up"
+		break
+	fi
+	batch=$((batch + 1))
+	orders=$(cut -d'|' -f3 <<<"$rows" | paste -sd' ')
+	batch_ids=$(cut -d'|' -f1 <<<"$rows" | paste -sd,)
+	n=$(q "SELECT count(*) FROM pgmq.archive('analytics', ARRAY[$batch_ids]::bigint[])")
+	log analytics "batch $batch: orders $orders -> recorded, $n archived"
+done
+
+# ---------------------------------------------------------------------------
+step "Summary"
+
+values=""
+for name in "${QUEUES[@]}"; do
+	values+="${values:+, }('$name', (SELECT count(*) FROM pgmq.a_$name))"
+done
+show "SELECT m.queue_name, m.queue_length AS waiting, m.total_messages AS sent,
+             a.archived
+        FROM pgmq.metrics_all() m
+        JOIN (VALUES $values) AS a(queue_name, archived) USING (queue_name)
+       ORDER BY array_position(ARRAY['orders', 'payments', 'inventory', 'emails',
+                               'warehouse', 'analytics', 'payments_dlq'], m.queue_name)"
+
+everywhere=""
+for name in "${QUEUES[@]}"; do
+	everywhere+="${everywhere:+ + }(SELECT count(*) FROM pgmq.q_$name WHERE message->>'order_id' = '1005')"
+	everywhere+=" + (SELECT count(*) FROM pgmq.a_$name WHERE message->>'order_id' = '1005')"
+done
+say "(sent for 'orders' includes msg_id $sent of the rolled-back checkout.)"
+say ""
+say "orders in orders_db:                        $(q "SELECT count(*) FROM orders_db")"
+say "messages about rolled-back order 1005,"
+say "  in all queues and archives:               $(q "SELECT $everywhere")"
+say "dead letters waiting for a human:           $(q "SELECT queue_length FROM pgmq.metrics('payments_dlq')")"
+say ""
+say "inventory and emails delete (no archive); warehouse, payments and"
+say "analytics archive, so pgmq.a_<queue> keeps what they processed."
