@@ -53,6 +53,7 @@ typedef struct PlanTemplate
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[3];
+	int			cursor_options; /* CURSOR_OPT_GENERIC_PLAN: never re-plan */
 } PlanTemplate;
 
 #define LE " OPERATOR(pg_catalog.<=) "
@@ -61,15 +62,22 @@ typedef struct PlanTemplate
 #define RECORD_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
 #define Q_RECORD_COLUMNS "q.msg_id, q.read_ct, q.enqueued_at, q.last_read_at, q.vt, q.message, q.headers"
 
-/* The visible head of the queue, locked for us; others' locks are skipped. */
+/*
+ * The ids of the visible head of the queue, locked for us; rows other
+ * transactions hold are skipped.  The pick is an ARRAY() sub-select feeding
+ * "msg_id = ANY (...)" rather than a CTE joined to the table: its generic
+ * plan is the one a custom plan would choose (primary key order, stop after
+ * qty rows), so read and pop need not be planned again on every call (see
+ * plan_templates' cursor options).
+ */
 #define PICK_VISIBLE(extra) \
-	"WITH picked AS (SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK extra \
-	" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED) "
+	"q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK extra \
+	" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED))"
 
-#define LEASE_PICKED \
-	", leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
+#define LEASE_VISIBLE(extra) \
+	"WITH leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
 	" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK \
-	" FROM picked WHERE q.msg_id" EQ "picked.msg_id RETURNING " Q_RECORD_COLUMNS ")" \
+	" WHERE " PICK_VISIBLE(extra) " RETURNING " Q_RECORD_COLUMNS ")" \
 	" SELECT * FROM leased ORDER BY msg_id"
 
 #define ARCHIVE_WHERE(cond) \
@@ -89,18 +97,17 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
 	},
 	[QPLAN_READ] = {
-		PICK_VISIBLE("") LEASE_PICKED,
-		2, {INT4OID, INTERVALOID}
+		LEASE_VISIBLE(""),
+		2, {INT4OID, INTERVALOID}, CURSOR_OPT_GENERIC_PLAN
 	},
 	[QPLAN_READ_CONDITIONAL] = {
-		PICK_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3") LEASE_PICKED,
-		3, {INT4OID, INTERVALOID, JSONBOID}
+		LEASE_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3"),
+		3, {INT4OID, INTERVALOID, JSONBOID}, CURSOR_OPT_GENERIC_PLAN
 	},
 	[QPLAN_POP] = {
-		PICK_VISIBLE("")
-		", popped AS (DELETE FROM {queue} q USING picked WHERE q.msg_id" EQ "picked.msg_id"
+		"WITH popped AS (DELETE FROM {queue} q WHERE " PICK_VISIBLE("")
 		" RETURNING " Q_RECORD_COLUMNS ") SELECT * FROM popped ORDER BY msg_id",
-		1, {INT4OID}
+		1, {INT4OID}, CURSOR_OPT_GENERIC_PLAN
 	},
 	[QPLAN_DELETE] = {
 		"DELETE FROM {queue} WHERE msg_id" EQ "$1 RETURNING msg_id",
@@ -317,7 +324,7 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 		return entry->plans[which];
 
 	sql = expand_template(tmpl->sql, entry);
-	plan = SPI_prepare(sql, tmpl->nargs, (Oid *) tmpl->argtypes);
+	plan = SPI_prepare_cursor(sql, tmpl->nargs, (Oid *) tmpl->argtypes, tmpl->cursor_options);
 	if (plan == NULL)
 		elog(ERROR, "pgmq_c: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
