@@ -1,0 +1,2 @@
+-- pop, pgmq_c: take and delete the oldest visible message.
+SELECT * FROM pgmq.pop('bench_q');
