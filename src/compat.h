@@ -18,6 +18,18 @@
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 
+#include "catalog/pg_type.h"
+#include "utils/hsearch.h"
+
+#if PG_VERSION_NUM < 140000
+/* Before 14, string keys were the default; the flag did not exist. */
+#define HASH_STRINGS 0
+#endif
+
+#ifndef JSONBARRAYOID
+#define JSONBARRAYOID 3807
+#endif
+
 #if PG_VERSION_NUM < 150000
 
 /*
