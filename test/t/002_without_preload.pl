@@ -1,0 +1,39 @@
+# The whole SQL API works on a server that does not preload pgmq_c: the
+# library is loaded by the first session that calls one of its functions.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('no_preload');
+$node->init;
+$node->start;
+
+is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
+    '', 'pgmq_c is not preloaded');
+
+$node->safe_psql('postgres', q{
+    CREATE EXTENSION pgmq_c;
+    SELECT pgmq.create('plain');
+    SELECT pgmq.send_batch('plain', ARRAY['{"n":1}','{"n":2}']::jsonb[]);
+});
+
+# A new session: the library loads on its first call.
+is( $node->safe_psql('postgres',
+        q{SELECT string_agg(message->>'n', ',' ORDER BY msg_id) FROM pgmq.read('plain', 30, 5)}),
+    '1,2', 'read works in a fresh session of a server without preloading');
+is( $node->safe_psql('postgres',
+        q{SELECT count(*) FROM pgmq.read_with_poll('plain', 30, 1, 1, 50)}),
+    '0', 'read_with_poll polls and gives up after max_poll_seconds');
+is( $node->safe_psql('postgres',
+        q{SELECT pgmq.delete('plain', 1::bigint)::text || ',' || pgmq.archive('plain', 2::bigint)::text}),
+    'true,true', 'delete and archive work');
+is( $node->safe_psql('postgres',
+        q{SELECT queue_length || '/' || total_messages FROM pgmq.metrics('plain')}),
+    '0/2', 'metrics work');
+
+$node->stop;
+done_testing();
