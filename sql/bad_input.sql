@@ -216,7 +216,6 @@ SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.read_with_poll('bad_q', NULL, 1)$$),
     ($$SELECT pgmq.read_with_poll('bad_q', 30, 1, -1)$$),
     ($$SELECT pgmq.read_with_poll('bad_q', 30, 1, NULL)$$),
-    ($$SELECT pgmq.read_with_poll('bad_q', 30, 1, 1, 0)$$),
     ($$SELECT pgmq.read_with_poll('bad_q', 30, 1, 1, -100)$$),
     ($$SELECT pgmq.read_with_poll('bad_q', 30, 1, 1, NULL)$$),
     ($$SELECT pgmq.set_vt('bad_q', 1, -1)$$),

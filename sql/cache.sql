@@ -343,3 +343,37 @@ SELECT step, pg_temp.safe(stmt, expected) FROM (VALUES
 ) AS v(step, stmt, expected);
 SELECT pgmq.drop_queue('cq_text_body');
 SELECT * FROM pgmq.list_queues();
+--
+-- A queue that disappears while its cache entry and plans are in use further
+-- up the stack: a trigger on the queue table renames the table, then calls
+-- pgmq on the same queue (which now reports it missing) and on another queue.
+-- The outer send still finishes with its own plan; nothing is freed under it.
+--
+SELECT pgmq.create('cq_outer');
+SELECT pgmq.create('cq_other');
+CREATE FUNCTION pg_temp.rename_and_use() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER TABLE pgmq.q_cq_outer RENAME TO q_cq_outer_renamed;
+    BEGIN
+        PERFORM pgmq.send('cq_outer', '{}');
+    EXCEPTION WHEN undefined_table THEN
+        RAISE NOTICE 'nested send: %', sqlerrm;
+    END;
+    PERFORM pgmq.send('cq_other', '{}') FROM generate_series(1, 10);
+    PERFORM pgmq.read('cq_other', 0, 1);
+    PERFORM pgmq.pop('cq_other');
+    PERFORM pgmq.metrics('cq_other');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER rename_and_use BEFORE INSERT ON pgmq.q_cq_outer
+    FOR EACH ROW EXECUTE FUNCTION pg_temp.rename_and_use();
+SELECT * FROM pgmq.send('cq_outer', '{"outer": true}');
+SELECT msg_id, message FROM pgmq.q_cq_outer_renamed;
+SELECT queue_length FROM pgmq.metrics('cq_other');
+SELECT * FROM pgmq.send('cq_outer', '{}');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE pgmq.q_cq_outer_renamed RENAME TO q_cq_outer;
+DROP TRIGGER rename_and_use ON pgmq.q_cq_outer;
+SELECT * FROM pgmq.send('cq_outer', '{"after": true}');
+SELECT pgmq.drop_queue('cq_outer');
+SELECT pgmq.drop_queue('cq_other');

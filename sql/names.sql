@@ -137,7 +137,9 @@ SELECT length(n) AS characters, octet_length(n) AS bytes,
 FROM (VALUES (repeat('é', 23) || 'x'),
              (repeat('é', 24)),
              (repeat('队', 15) || 'xx'),
-             (repeat('队', 16))) AS v(n);
+             (repeat('队', 16)),
+             -- 40 bytes as given, but lower() makes each 'Ⱥ' a 3-byte 'ⱥ': 60
+             (repeat('Ⱥ', 20))) AS v(n);
 SELECT pgmq.create(repeat('é', 24));
 \echo :LAST_ERROR_SQLSTATE
 SELECT octet_length(queue_name) AS bytes FROM pgmq.meta;

@@ -40,6 +40,10 @@ CREATE TABLE @extschema@.meta (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.meta', '');
 
+-- Names differing only in case map to the same tables (q_<lower(name)>), so
+-- at most one of them may be a queue.
+CREATE UNIQUE INDEX meta_queue_name_lower_idx ON @extschema@.meta (pg_catalog.lower(queue_name));
+
 ------------------------------------------------------------------------------
 -- Composite types (column order is API)
 ------------------------------------------------------------------------------

@@ -139,8 +139,9 @@ SELECT msg_id, message, headers,
             ELSE vt BETWEEN now() AND clock_timestamp() END AS vt_as_asked
 FROM pgmq.q_s_q WHERE message ?| ARRAY['h', 'hd', 'hu', 'named'] ORDER BY msg_id;
 COMMIT;
--- An empty headers array means no headers (pgmq's behaviour).
+-- An empty headers array is a length mismatch too (as in pgmq); NULL means none.
 SELECT * FROM pgmq.send_batch('s_q', ARRAY['{"e": 1}', '{"e": 2}']::jsonb[], ARRAY[]::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgmq.send_batch('s_q', ARRAY['{"n": 1}']::jsonb[], NULL::jsonb[]);
 -- NULL elements are stored as NULL messages
 SELECT * FROM pgmq.send_batch('s_q', ARRAY['{"first": 1}', NULL, '{"third": 3}']::jsonb[]);
@@ -164,6 +165,7 @@ COMMIT;
 SELECT pgmq._validate_batch_params(ARRAY['{}', '{}']::jsonb[], NULL);
 SELECT pgmq._validate_batch_params(ARRAY['{}', '{}']::jsonb[], ARRAY['{}', '{}']::jsonb[]);
 SELECT pgmq._validate_batch_params(ARRAY['{}']::jsonb[], ARRAY[]::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgmq._validate_batch_params(ARRAY['{}', '{}']::jsonb[], ARRAY['{}']::jsonb[]);
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgmq._validate_batch_params(ARRAY['{}']::jsonb[], ARRAY['{}', '{}', '{}']::jsonb[]);

@@ -96,7 +96,7 @@ EXECUTE batch3('uq', '{"{\"b\": 1}", "{\"b\": 2}"}', '{"{\"bh\": 1}", "{\"bh\": 
 EXECUTE batch3('uq', '{"{\"b\": 3}"}', '30');
 EXECUTE batch3('uq', '{"{\"b\": 4}", "{\"b\": 5}"}', '2100-01-01 00:00:00+00');
 EXECUTE batch3('uq', '{"{\"b\": 6}"}', NULL);
-EXECUTE batch3('uq', '{"{\"b\": 7}"}', '{}');
+EXECUTE batch3('uq', '{"{\"b\": 7}"}', '{"{\"bh\": 7}"}');
 SELECT * FROM pgmq.send_batch(queue_name => 'uq', msgs => '{"{\"b\": 8}"}', delay => '5');
 SELECT * FROM uq ORDER BY msg_id;
 SELECT * FROM called;

@@ -99,6 +99,27 @@ static const char *const archive_table_ddl =
 " headers pg_catalog.jsonb)";
 
 /*
+ * The queue table, unless it exists.  Since PostgreSQL 15 an unlogged
+ * table's identity sequence is unlogged too, so after a crash msg_ids would
+ * start again at 1 and collide with ids already in the (logged) archive: an
+ * unlogged queue gets a logged sequence, which keeps ids unique for the
+ * life of the queue.
+ */
+static void
+create_queue_table(const char *qtable, bool unlogged)
+{
+	if (!create_unless_exists(qtable, queue_table_ddl,
+							  unlogged ? "UNLOGGED " : "", quote_identifier(qtable)))
+		return;
+#if PG_VERSION_NUM >= 150000
+	if (unlogged)
+		run_sql(psprintf("ALTER SEQUENCE pgmq.%s SET LOGGED",
+						 quote_identifier(psprintf("%s_msg_id_seq", qtable))),
+				0, NULL, NULL, SPI_OK_UTILITY);
+#endif
+}
+
+/*
  * Create the queue's tables, indexes and pgmq.meta row; what already exists
  * is kept, so a second call changes nothing.
  */
@@ -111,37 +132,27 @@ create_queue(const char *name, bool unlogged)
 	char	   *archived_index = psprintf("archived_at_idx_%s", name);
 	Oid			argtypes[2] = {TEXTOID, BOOLOID};
 	Datum		values[2] = {CStringGetTextDatum(name), BoolGetDatum(unlogged)};
-	bool		created;
 
 	queue_name_check_length(name);
 	queue_lock(name);
+	queue_table_lock(name);
 
 	SPI_connect();
 	check_no_case_twin(name);
-	created = create_unless_exists(qtable, queue_table_ddl,
-								   unlogged ? "UNLOGGED " : "", quote_identifier(qtable));
-#if PG_VERSION_NUM >= 150000
-	if (created && unlogged)
-	{
-		/*
-		 * Since PostgreSQL 15 an unlogged table's identity sequence is
-		 * unlogged too, so after a crash msg_ids would start again at 1 and
-		 * collide with ids already in the (logged) archive.  A logged
-		 * sequence keeps ids unique for the life of the queue.
-		 */
-		run_sql(psprintf("ALTER SEQUENCE pgmq.%s SET LOGGED",
-						 quote_identifier(psprintf("%s_msg_id_seq", qtable))),
-				0, NULL, NULL, SPI_OK_UTILITY);
-	}
-#endif
-	(void) created;
+	create_queue_table(qtable, unlogged);
 	create_unless_exists(atable, archive_table_ddl, "", quote_identifier(atable));
 	create_unless_exists(vt_index, "CREATE INDEX %s ON pgmq.%s (vt)",
 						 quote_identifier(vt_index), quote_identifier(qtable));
 	create_unless_exists(archived_index, "CREATE INDEX %s ON pgmq.%s (archived_at)",
 						 quote_identifier(archived_index), quote_identifier(atable));
+
+	/*
+	 * Only a repeat of this very name is "already there"; a case twin that
+	 * check_no_case_twin could not see (committed after a REPEATABLE READ
+	 * snapshot) violates meta's unique index on lower(queue_name) instead.
+	 */
 	run_sql("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)"
-			" VALUES ($1, false, $2) ON CONFLICT DO NOTHING",
+			" VALUES ($1, false, $2) ON CONFLICT (queue_name) DO NOTHING",
 			2, argtypes, values, SPI_OK_INSERT);
 	SPI_finish();
 }
@@ -176,7 +187,8 @@ drop_queue(const char *name)
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	queue_lock(name);
-	if (strlen(name) > PGMQ_MAX_QUEUE_NAME_LEN || !pgmq_relation_exists(qtable))
+	queue_table_lock(name);
+	if (strlen(name) > PGMQ_MAX_LOOKUP_NAME_LEN || !pgmq_relation_exists(qtable))
 	{
 		ereport(NOTICE,
 				(errmsg("pgmq queue `%s` does not exist", name)));

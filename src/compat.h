@@ -56,7 +56,11 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	per_query = rsinfo->econtext->ecxt_per_query_memory;
 	oldcontext = MemoryContextSwitchTo(per_query);
 	if (flags & MAT_SRF_USE_EXPECTED_DESC)
+	{
+		if (rsinfo->expectedDesc == NULL)
+			elog(ERROR, "expected tuple descriptor is missing");
 		tupdesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+	}
 	else if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (flags & MAT_SRF_BLESS)

@@ -45,7 +45,10 @@ pgmq_c_metrics(PG_FUNCTION_ARGS)
 	values[7] = (Datum) 0;
 	nulls[7] = true;
 
-	/* All plan columns are by-value, so they outlive SPI_finish. */
+	/*
+	 * heap_form_tuple copies the values (by-reference ones too, as int8 and
+	 * timestamptz are on 32-bit builds) out of SPI memory before SPI_finish.
+	 */
 	MemoryContextSwitchTo(caller_context);
 	result = heap_form_tuple(tupdesc, values, nulls);
 	SPI_finish();

@@ -28,12 +28,20 @@
  */
 #define PGMQ_MAX_QUEUE_NAME_LEN 47
 
+/*
+ * The longest name that can still name an existing queue: "q_" plus the
+ * name fit in NAMEDATALEN - 1 bytes.  pgmq counts characters, so a queue it
+ * created may have a multibyte name longer than 47 bytes.
+ */
+#define PGMQ_MAX_LOOKUP_NAME_LEN (NAMEDATALEN - 3)
+
 /* queue_name.c: validating names and deriving table names */
 extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_name_check_chars(const char *name);
 extern void queue_name_check_length(const char *name);
 extern char *queue_table_name(const char *name, const char *prefix);
 extern void queue_lock(const char *name);
+extern void queue_table_lock(const char *name);
 
 /*
  * queue_cache.c: per-backend knowledge of each queue and the plans that
@@ -62,7 +70,8 @@ typedef struct QueueCacheEntry QueueCacheEntry;
 extern void queue_cache_init(void);
 extern QueueCacheEntry *queue_cache_lookup(const char *name);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
-extern const char *queue_cache_name(QueueCacheEntry *entry);
+extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
+							const char *nulls);
 
 /* args.c: checking and converting arguments shared by several functions */
 extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);
@@ -85,8 +94,6 @@ extern void result_begin_set(FunctionCallInfo fcinfo, bool records);
 extern void result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
 extern void result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull);
 extern void result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
-extern uint64 result_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long limit);
-extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
-							const char *nulls);
+extern uint64 result_execute(SPIPlanPtr plan, Datum *values, const char *nulls);
 
 #endif							/* PGMQ_C_H */

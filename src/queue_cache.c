@@ -198,23 +198,6 @@ qualified_name(const char *relname)
 }
 
 static void
-queue_cache_forget(QueueCacheEntry *entry)
-{
-	for (int i = 0; i < QPLAN_COUNT; i++)
-	{
-		if (entry->plans[i] != NULL)
-			SPI_freeplan(entry->plans[i]);
-	}
-	if (entry->queue_table)
-		pfree(entry->queue_table);
-	if (entry->archive_table)
-		pfree(entry->archive_table);
-	if (entry->sequence)
-		pfree(entry->sequence);
-	hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
-}
-
-static void
 report_missing_queue(const char *name)
 {
 	ereport(ERROR,
@@ -237,8 +220,12 @@ queue_cache_lookup(const char *name)
 	Oid			nsp;
 	char	   *qtable;
 
-	/* A longer name cannot belong to a queue, and would not fit the key. */
-	if (strlen(name) > PGMQ_MAX_QUEUE_NAME_LEN)
+	/*
+	 * A longer name cannot belong to a queue ("q_" and the name must fit in
+	 * NAMEDATALEN - 1 bytes), and would not fit the key.  Names up to that
+	 * length exist: pgmq limits names by characters, not bytes.
+	 */
+	if (strlen(name) > PGMQ_MAX_LOOKUP_NAME_LEN)
 		report_missing_queue(name);
 
 	queue_cache_init();
@@ -253,29 +240,31 @@ queue_cache_lookup(const char *name)
 	if (entry->valid)
 		return entry;
 
+	/*
+	 * The entry (and its plans) may be in use further up the stack, e.g. by
+	 * a trigger on a queue table that calls pgmq again: never free them
+	 * here.  A missing queue leaves the entry invalid; its plans stay valid
+	 * objects that the plan cache re-resolves by name when next used.
+	 */
 	qtable = queue_table_name(name, "q");
 	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
 	entry->queue_relid = OidIsValid(nsp) ? get_relname_relid(qtable, nsp) : InvalidOid;
 	if (!OidIsValid(entry->queue_relid))
-	{
-		queue_cache_forget(entry);
 		report_missing_queue(name);
-	}
 	entry->archive_relid = get_relname_relid(queue_table_name(name, "a"), nsp);
-	if (entry->queue_table == NULL)
+	if (entry->sequence == NULL)
 	{
-		entry->queue_table = qualified_name(qtable);
-		entry->archive_table = qualified_name(queue_table_name(name, "a"));
-		entry->sequence = qualified_name(psprintf("%s_msg_id_seq", qtable));
+		/* All three or none, so an error midway leaves nothing half set. */
+		char	   *queue_table = qualified_name(qtable);
+		char	   *archive_table = qualified_name(queue_table_name(name, "a"));
+		char	   *sequence = qualified_name(psprintf("%s_msg_id_seq", qtable));
+
+		entry->queue_table = queue_table;
+		entry->archive_table = archive_table;
+		entry->sequence = sequence;
 	}
 	entry->valid = true;
 	return entry;
-}
-
-const char *
-queue_cache_name(QueueCacheEntry *entry)
-{
-	return entry->name;
 }
 
 /* The template's SQL with the queue's quoted table names put in. */
@@ -322,6 +311,7 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 
 	if (entry->plans[which] != NULL)
 		return entry->plans[which];
+	Assert(entry->queue_table != NULL);
 
 	sql = expand_template(tmpl->sql, entry);
 	plan = SPI_prepare_cursor(sql, tmpl->nargs, (Oid *) tmpl->argtypes, tmpl->cursor_options);
@@ -333,4 +323,11 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 	entry->plans[which] = plan;
 	pfree(sql);
 	return plan;
+}
+
+/* Execute the queue's plan `which` (prepared on first use). */
+uint64
+queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
+{
+	return result_execute(queue_cache_plan(entry, which), values, nulls);
 }

@@ -13,7 +13,6 @@
 #include "pgmq_c.h"
 
 #include "catalog/pg_collation.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/formatting.h"
@@ -53,16 +52,18 @@ queue_name_check_chars(const char *name)
 }
 
 /*
- * pgmq counts characters; we also count bytes, because a 47-character name
- * in a multibyte encoding would otherwise be silently truncated to 63 bytes
- * in its table and index names and could collide with another queue.
+ * pgmq counts characters; we count bytes, of the name as given (it names
+ * the archive index) and of its lowercase form (which names the tables and
+ * sequence, and can be longer: lower('Ⱥ') takes 3 bytes to its 2).  A
+ * longer name in a multibyte encoding would be silently truncated to 63
+ * bytes in a derived name and could collide with another queue's.
  */
 void
 queue_name_check_length(const char *name)
 {
-	int			nbytes = strlen(name);
+	int			nbytes = Max(strlen(name), strlen(queue_table_name(name, "q")) - 2);
 
-	if (pg_mbstrlen(name) > PGMQ_MAX_QUEUE_NAME_LEN || nbytes > PGMQ_MAX_QUEUE_NAME_LEN)
+	if (nbytes > PGMQ_MAX_QUEUE_NAME_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue name is too long, maximum length is %d characters",
@@ -80,6 +81,16 @@ queue_table_name(const char *name, const char *prefix)
 	return str_tolower(joined, strlen(joined), DEFAULT_COLLATION_OID);
 }
 
+static void
+advisory_xact_lock_text(const char *key)
+{
+	Datum		hash = DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
+											   CStringGetTextDatum(key));
+
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum((int64) DatumGetInt32(hash)));
+}
+
 /*
  * Transaction-level advisory lock on the queue, with pgmq's exact key
  * (hashtext('pgmq.queue_' || name)) so that pgmq_c and any SQL written
@@ -88,12 +99,18 @@ queue_table_name(const char *name, const char *prefix)
 void
 queue_lock(const char *name)
 {
-	Datum		key;
+	advisory_xact_lock_text(psprintf("pgmq.queue_%s", name));
+}
 
-	key = DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
-								  CStringGetTextDatum(psprintf("pgmq.queue_%s", name)));
-	DirectFunctionCall1(pg_advisory_xact_lock_int8,
-						Int64GetDatum((int64) DatumGetInt32(key)));
+/*
+ * Creating or dropping a queue also locks its table name, which is what
+ * 'Orders' and 'orders' share, so that the two cannot be created at once.
+ * Always taken after queue_lock, so the two cannot deadlock.
+ */
+void
+queue_table_lock(const char *name)
+{
+	advisory_xact_lock_text(psprintf("pgmq_c.table_%s", queue_table_name(name, "q")));
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_validate_queue_name);

@@ -18,32 +18,42 @@
 #include "utils/jsonb.h"
 #include "utils/wait_event.h"
 
-/* pgmq applies `conditional` unless it is NULL or exactly '{}'. */
-static bool
-has_condition(FunctionCallInfo fcinfo, int argno)
+/*
+ * The arguments of one read, worked out once (read_with_poll repeats the
+ * attempt, and must not allocate per attempt in the SPI context).
+ */
+typedef struct ReadArgs
 {
-	Jsonb	   *cond;
+	Datum		values[3];		/* qty, vt interval, conditional */
+	QueuePlan	plan;
+} ReadArgs;
 
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return false;
-	cond = PG_GETARG_JSONB_P(argno);
-	return !(JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0);
+static void
+read_args(FunctionCallInfo fcinfo, ReadArgs *args, int32 qty, int32 vt, int cond_arg)
+{
+	args->values[0] = Int32GetDatum(qty);
+	args->values[1] = interval_from_seconds(vt);
+	args->plan = QPLAN_READ;
+
+	/* pgmq applies `conditional` unless it is NULL or exactly '{}'. */
+	if (PG_NARGS() > cond_arg && !PG_ARGISNULL(cond_arg))
+	{
+		Jsonb	   *cond = PG_GETARG_JSONB_P(cond_arg);
+
+		if (!(JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0))
+		{
+			args->values[2] = JsonbPGetDatum(cond);
+			args->plan = QPLAN_READ_CONDITIONAL;
+		}
+	}
 }
 
 /* One attempt: lease up to qty visible messages into the result set. */
 static uint64
-read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, int32 qty, int32 vt,
-			 int cond_arg)
+read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args)
 {
-	Datum		values[3];
-	bool		conditional = has_condition(fcinfo, cond_arg);
-	uint64		n;
+	uint64		n = queue_execute(entry, args->plan, args->values, NULL);
 
-	values[0] = Int32GetDatum(qty);
-	values[1] = interval_from_seconds(vt);
-	if (conditional)
-		values[2] = PG_GETARG_DATUM(cond_arg);
-	n = queue_execute(entry, conditional ? QPLAN_READ_CONDITIONAL : QPLAN_READ, values, NULL);
 	result_add_tuples(fcinfo, SPI_tuptable, n);
 	SPI_freetuptable(SPI_tuptable);
 	return n;
@@ -59,10 +69,12 @@ pgmq_c_read(PG_FUNCTION_ARGS)
 	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
 	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
+	ReadArgs	args;
 
+	read_args(fcinfo, &args, qty, vt, 3);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	read_attempt(fcinfo, entry, qty, vt, 3);
+	read_attempt(fcinfo, entry, &args);
 	SPI_finish();
 	return (Datum) 0;
 }
@@ -85,10 +97,12 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
 	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
-	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 1);
+	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
+	ReadArgs	args;
 
+	read_args(fcinfo, &args, qty, vt, 5);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
 	for (;;)
@@ -96,14 +110,15 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 		TimestampTz now;
 		long		remaining_ms;
 
-		if (read_attempt(fcinfo, entry, qty, vt, 5) > 0)
+		if (read_attempt(fcinfo, entry, &args) > 0)
 			break;
 		now = GetCurrentTimestamp();
 		if (now >= deadline)
 			break;
 		remaining_ms = (deadline - now + 999) / 1000;
+		/* poll_interval_ms = 0 (pgmq: spin) waits a millisecond instead. */
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(remaining_ms, poll_interval_ms), PG_WAIT_EXTENSION);
+						 Min(remaining_ms, Max(poll_interval_ms, 1)), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -27,20 +27,13 @@ result_begin_set(FunctionCallInfo fcinfo, bool records)
 
 /* Execute a kept plan (read-write, fresh snapshot); the number of rows. */
 uint64
-result_execute(SPIPlanPtr plan, Datum *values, const char *nulls, long limit)
+result_execute(SPIPlanPtr plan, Datum *values, const char *nulls)
 {
-	int			rc = SPI_execute_plan(plan, values, nulls, false, limit);
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
 	if (rc < 0)
 		elog(ERROR, "pgmq_c: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
-}
-
-/* Execute the queue's plan `which` (prepared on first use). */
-uint64
-queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
-{
-	return result_execute(queue_cache_plan(entry, which), values, nulls, 0);
 }
 
 /*

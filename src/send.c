@@ -106,11 +106,10 @@ pgmq_c_send_headers_delay_until(PG_FUNCTION_ARGS)
 
 /*
  * Batches.  pgmq's rules: msgs neither NULL nor empty; a headers array, when
- * given, as long as msgs.  An empty headers array counts as no headers, as
- * in pgmq (its length check compares NULL there and passes).
+ * given (even empty), exactly as long as msgs.
  */
 static void
-check_batch(ArrayType *msgs, ArrayType *headers, bool *headers_null)
+check_batch(ArrayType *msgs, ArrayType *headers, bool headers_null)
 {
 	int			nmsgs = ArrayGetNItems(ARR_NDIM(msgs), ARR_DIMS(msgs));
 	int			nheaders;
@@ -123,14 +122,9 @@ check_batch(ArrayType *msgs, ArrayType *headers, bool *headers_null)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("msgs must be a one-dimensional array")));
-	if (*headers_null)
+	if (headers_null)
 		return;
 	nheaders = ArrayGetNItems(ARR_NDIM(headers), ARR_DIMS(headers));
-	if (nheaders == 0)
-	{
-		*headers_null = true;
-		return;
-	}
 	if (ARR_NDIM(headers) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -156,7 +150,7 @@ send_batch_checked(FunctionCallInfo fcinfo, const char *name, Datum msgs,
 				   Datum headers, bool headers_null, TimestampTz vt)
 {
 	check_batch(DatumGetArrayTypeP(msgs),
-				headers_null ? NULL : DatumGetArrayTypeP(headers), &headers_null);
+				headers_null ? NULL : DatumGetArrayTypeP(headers), headers_null);
 	return send_to_queue(fcinfo, name, QPLAN_SEND_BATCH, msgs, false,
 						 headers_null ? (Datum) 0 : headers, headers_null, vt);
 }
@@ -230,7 +224,7 @@ pgmq_c_validate_batch_params(PG_FUNCTION_ARGS)
 
 	check_msgs_not_null(PG_ARGISNULL(0));
 	check_batch(PG_GETARG_ARRAYTYPE_P(0),
-				headers_null ? NULL : PG_GETARG_ARRAYTYPE_P(1), &headers_null);
+				headers_null ? NULL : PG_GETARG_ARRAYTYPE_P(1), headers_null);
 	PG_RETURN_VOID();
 }
 
