@@ -377,3 +377,26 @@ DROP TRIGGER rename_and_use ON pgmq.q_cq_outer;
 SELECT * FROM pgmq.send('cq_outer', '{"after": true}');
 SELECT pgmq.drop_queue('cq_outer');
 SELECT pgmq.drop_queue('cq_other');
+--
+-- Plans of dropped queues are freed at the next commit, so a session that
+-- works through many short-lived queues does not keep their plans forever.
+-- (A DO block at top level may COMMIT; here it does after each queue.)
+--
+DO $$
+BEGIN
+    FOR i IN 1..20 LOOP
+        PERFORM pgmq.create('cq_tmp_' || i);
+        PERFORM pgmq.send('cq_tmp_' || i, '{}');
+        PERFORM pgmq.read('cq_tmp_' || i, 30, 1);
+        PERFORM pgmq.drop_queue('cq_tmp_' || i);
+        COMMIT;
+    END LOOP;
+END $$;
+SELECT count(*) AS plans_left
+FROM pg_backend_memory_contexts WHERE ident LIKE '%q_cq_tmp_%';
+-- A queue that still exists keeps its plans across commits.
+SELECT pgmq.create('cq_kept');
+SELECT * FROM pgmq.send('cq_kept', '{}');
+SELECT count(*) > 0 AS plans_kept
+FROM pg_backend_memory_contexts WHERE ident LIKE '%q_cq_kept%';
+SELECT pgmq.drop_queue('cq_kept');

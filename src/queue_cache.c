@@ -21,6 +21,7 @@
  */
 #include "pgmq_c.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
@@ -149,6 +150,9 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_context = NULL;
 
+/* Some entry went stale since the last sweep (see queue_cache_sweep). */
+static bool queue_cache_has_stale = false;
+
 /*
  * Relcache invalidation: mark entries whose tables changed (relid), or all
  * of them (InvalidOid: the whole relcache was reset).  Only flags are set
@@ -167,7 +171,56 @@ queue_cache_invalidate(Datum arg, Oid relid)
 	{
 		if (!OidIsValid(relid) || entry->queue_relid == relid ||
 			entry->archive_relid == relid)
+		{
 			entry->valid = false;
+			queue_cache_has_stale = true;
+		}
+	}
+}
+
+static void
+queue_cache_free_entry(QueueCacheEntry *entry)
+{
+	for (int i = 0; i < QPLAN_COUNT; i++)
+	{
+		if (entry->plans[i] != NULL)
+			SPI_freeplan(entry->plans[i]);
+	}
+	if (entry->sequence != NULL)
+	{
+		pfree(entry->queue_table);
+		pfree(entry->archive_table);
+		pfree(entry->sequence);
+	}
+	hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
+}
+
+/*
+ * At top-level commit, forget stale entries whose queue no longer exists,
+ * so a backend that touches many short-lived queues does not keep their
+ * plans forever.  Not earlier: while a statement runs, an entry's plans may
+ * be executing further up the stack.  PRE_COMMIT comes after portals are
+ * closed and while the catalog can still be read; nothing here can fail.
+ */
+static void
+queue_cache_sweep(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	QueueCacheEntry *entry;
+	Oid			nsp;
+
+	if (event != XACT_EVENT_PRE_COMMIT || !queue_cache_has_stale)
+		return;
+	queue_cache_has_stale = false;
+	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		/* Removing the element just returned is allowed during a scan. */
+		if (!entry->valid &&
+			(!OidIsValid(nsp) ||
+			 !OidIsValid(get_relname_relid(queue_table_name(entry->name, "q"), nsp))))
+			queue_cache_free_entry(entry);
 	}
 }
 
@@ -188,6 +241,7 @@ queue_cache_init(void)
 	queue_cache = hash_create("pgmq_c queues", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(queue_cache_invalidate, (Datum) 0);
+	RegisterXactCallback(queue_cache_sweep, NULL);
 }
 
 static char *
@@ -244,13 +298,17 @@ queue_cache_lookup(const char *name)
 	 * The entry (and its plans) may be in use further up the stack, e.g. by
 	 * a trigger on a queue table that calls pgmq again: never free them
 	 * here.  A missing queue leaves the entry invalid; its plans stay valid
-	 * objects that the plan cache re-resolves by name when next used.
+	 * objects that the plan cache re-resolves by name when next used, until
+	 * queue_cache_sweep frees them at commit.
 	 */
 	qtable = queue_table_name(name, "q");
 	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
 	entry->queue_relid = OidIsValid(nsp) ? get_relname_relid(qtable, nsp) : InvalidOid;
 	if (!OidIsValid(entry->queue_relid))
+	{
+		queue_cache_has_stale = true;
 		report_missing_queue(name);
+	}
 	entry->archive_relid = get_relname_relid(queue_table_name(name, "a"), nsp);
 	if (entry->sequence == NULL)
 	{
