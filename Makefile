@@ -38,5 +38,12 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 EXTRA_CLEAN = test/bench/results
 
+# The temporary servers take their locale from the environment (pg_regress
+# drops LC_ALL, keeping LANG and LC_*), and the tests expect Unicode case
+# mapping (lower('Ⱥ') is 'ⱥ'), whatever the caller's locale is.
+installcheck: export LANG = C.UTF-8
+installcheck: export LC_CTYPE = C.UTF-8
+installcheck: export LC_COLLATE = C.UTF-8
+
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
