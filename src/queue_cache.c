@@ -54,7 +54,6 @@ typedef struct PlanTemplate
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[3];
-	int			cursor_options; /* CURSOR_OPT_GENERIC_PLAN: never re-plan */
 } PlanTemplate;
 
 #define LE " OPERATOR(pg_catalog.<=) "
@@ -68,8 +67,8 @@ typedef struct PlanTemplate
  * transactions hold are skipped.  The pick is an ARRAY() sub-select feeding
  * "msg_id = ANY (...)" rather than a CTE joined to the table: its generic
  * plan is the one a custom plan would choose (primary key order, stop after
- * qty rows), so read and pop need not be planned again on every call (see
- * plan_templates' cursor options).
+ * qty rows); a CTE join with LIMIT $1 looks so costly as a generic plan that
+ * Postgres would otherwise plan it afresh on every call.
  */
 #define PICK_VISIBLE(extra) \
 	"q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK extra \
@@ -99,16 +98,16 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	},
 	[QPLAN_READ] = {
 		LEASE_VISIBLE(""),
-		2, {INT4OID, INTERVALOID}, CURSOR_OPT_GENERIC_PLAN
+		2, {INT4OID, INTERVALOID}
 	},
 	[QPLAN_READ_CONDITIONAL] = {
 		LEASE_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3"),
-		3, {INT4OID, INTERVALOID, JSONBOID}, CURSOR_OPT_GENERIC_PLAN
+		3, {INT4OID, INTERVALOID, JSONBOID}
 	},
 	[QPLAN_POP] = {
 		"WITH popped AS (DELETE FROM {queue} q WHERE " PICK_VISIBLE("")
 		" RETURNING " Q_RECORD_COLUMNS ") SELECT * FROM popped ORDER BY msg_id",
-		1, {INT4OID}, CURSOR_OPT_GENERIC_PLAN
+		1, {INT4OID}
 	},
 	[QPLAN_DELETE] = {
 		"DELETE FROM {queue} WHERE msg_id" EQ "$1 RETURNING msg_id",
@@ -372,7 +371,13 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 	Assert(entry->queue_table != NULL);
 
 	sql = expand_template(tmpl->sql, entry);
-	plan = SPI_prepare_cursor(sql, tmpl->nargs, (Oid *) tmpl->argtypes, tmpl->cursor_options);
+	/*
+	 * Always the generic plan: each statement is planned once per backend
+	 * (and again only after an invalidation), never per call.  The
+	 * statements are written so that their generic plans are good ones.
+	 */
+	plan = SPI_prepare_cursor(sql, tmpl->nargs, (Oid *) tmpl->argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "pgmq_c: SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
