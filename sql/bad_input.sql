@@ -10,19 +10,7 @@
 --
 \set SHOW_CONTEXT never
 
--- err(statement): run it; 'ok', or the error as "SQLSTATE: message".
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN state || ': ' || msg;
-END
-$$;
+-- err(statement) is defined by install.sql.
 
 -- A queue with some history: visible, leased, delayed and archived messages.
 SELECT pgmq.create('bad_q');
@@ -101,15 +89,15 @@ INSERT INTO calls VALUES
 --
 -- NULL and empty queue names, for every function
 --
-SELECT c.fn, pg_temp.err(format(c.stmt, 'NULL')) AS null_name,
-       pg_temp.err(format(c.stmt, '''''')) AS empty_name
+SELECT c.fn, public.err(format(c.stmt, 'NULL')) AS null_name,
+       public.err(format(c.stmt, '''''')) AS empty_name
 FROM calls c;
 SELECT * FROM unchanged;
 
 --
 -- $ ; -- and ' are refused everywhere with pgmq's message.
 --
-SELECT n AS name, count(*) AS functions, array_agg(DISTINCT pg_temp.err(format(c.stmt, quote_literal(n)))) AS errors
+SELECT n AS name, count(*) AS functions, array_agg(DISTINCT public.err(format(c.stmt, quote_literal(n)))) AS errors
 FROM unnest(ARRAY['bad_q$', 'bad_q;', 'bad_q; DROP TABLE pgmq.meta', 'bad--q', 'bad_q''', 'x''); DROP TABLE pgmq.meta; --']) AS n,
      calls c
 GROUP BY n ORDER BY n COLLATE "C";
@@ -120,7 +108,7 @@ SELECT * FROM unchanged;
 -- a NOTICE and false; the create functions and the name helpers are left
 -- out here, they would succeed).
 --
-SELECT c.fn, pg_temp.err(format(c.stmt, quote_literal('no_such_q'))) AS result
+SELECT c.fn, public.err(format(c.stmt, quote_literal('no_such_q'))) AS result
 FROM calls c
 WHERE c.fn NOT LIKE 'create%' AND c.fn NOT LIKE 'drop_queue%'
   AND c.fn NOT IN ('validate_queue_name', 'format_table_name');
@@ -128,7 +116,7 @@ SELECT pgmq.drop_queue('no_such_q');
 SELECT * FROM unchanged;
 -- Names that are fine for a queue but name none: spaces, double quotes,
 -- unicode, another case of an existing name's letters plus a character.
-SELECT n AS name, count(*) AS functions, array_agg(DISTINCT pg_temp.err(format(c.stmt, quote_literal(n)))) AS errors
+SELECT n AS name, count(*) AS functions, array_agg(DISTINCT public.err(format(c.stmt, quote_literal(n)))) AS errors
 FROM unnest(ARRAY['bad q', 'bad"q', 'Bad_Q_2', 'bäd_q', '队列']) AS n, calls c
 WHERE c.fn NOT LIKE 'create%' AND c.fn NOT LIKE 'drop_queue%'
   AND c.fn NOT IN ('validate_queue_name', 'format_table_name')
@@ -140,17 +128,17 @@ SELECT * FROM unchanged;
 -- name simply names no queue.
 --
 SELECT length(n) AS characters, octet_length(n) AS bytes,
-       pg_temp.err(format('SELECT pgmq.create(%L)', n)) AS "create",
-       pg_temp.err(format('SELECT pgmq.create_unlogged(%L)', n)) AS create_unlogged,
-       pg_temp.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name
+       public.err(format('SELECT pgmq.create(%L)', n)) AS "create",
+       public.err(format('SELECT pgmq.create_unlogged(%L)', n)) AS create_unlogged,
+       public.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name
 FROM unnest(ARRAY[repeat('b', 48), repeat('b', 63), repeat('b', 64), repeat('b', 1000),
                   repeat('ä', 24), repeat('ä', 47)]) AS n;
-SELECT n AS name_length, count(*) AS functions, array_agg(DISTINCT pg_temp.err(format(c.stmt, quote_literal(repeat('b', n))))) AS errors
+SELECT n AS name_length, count(*) AS functions, array_agg(DISTINCT public.err(format(c.stmt, quote_literal(repeat('b', n))))) AS errors
 FROM unnest(ARRAY[48, 63, 64]) AS n, calls c
 WHERE c.fn NOT LIKE 'create%' AND c.fn NOT LIKE 'drop_queue%'
   AND c.fn NOT IN ('validate_queue_name', 'format_table_name')
 GROUP BY n ORDER BY n;
-SELECT count(*) AS functions, array_agg(DISTINCT left(pg_temp.err(format(c.stmt, quote_literal(repeat('b', 1000)))), 60)) AS errors
+SELECT count(*) AS functions, array_agg(DISTINCT left(public.err(format(c.stmt, quote_literal(repeat('b', 1000)))), 60)) AS errors
 FROM calls c
 WHERE c.fn NOT LIKE 'create%' AND c.fn NOT LIKE 'drop_queue%'
   AND c.fn NOT IN ('validate_queue_name', 'format_table_name');
@@ -162,7 +150,7 @@ SELECT * FROM unchanged;
 -- Message arrays: NULL or empty msgs, more than one dimension, headers
 -- arrays of another length.
 --
-SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
+SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.send_batch('bad_q', NULL::jsonb[])$$),
     ($$SELECT pgmq.send_batch('bad_q', NULL::jsonb[], 1)$$),
     ($$SELECT pgmq.send_batch('bad_q', NULL::jsonb[], now())$$),
@@ -198,7 +186,7 @@ SELECT * FROM unchanged;
 --
 -- qty: at least 1; vt and delays: not negative, not NULL, finite
 --
-SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
+SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.read('bad_q', 30, 0)$$),
     ($$SELECT pgmq.read('bad_q', 30, -1)$$),
     ($$SELECT pgmq.read('bad_q', 30, NULL)$$),
@@ -259,7 +247,7 @@ SELECT * FROM unchanged;
 --
 -- Numbers beyond integer, timestamps beyond the calendar
 --
-SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
+SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.send('bad_q', '{}', 2147483648)$$),
     ($$SELECT pgmq.send('bad_q', '{}', 2147483648::integer)$$),
     ($$SELECT pgmq.send('bad_q', '{}', '2147483648')$$),
@@ -288,7 +276,7 @@ SELECT * FROM unchanged;
 -- Garbage where the untyped overloads expect an id, a number, a timestamp
 -- or JSON: the type's own input error.
 --
-SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
+SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.delete('bad_q', 'abc')$$),
     ($$SELECT pgmq.delete('bad_q', '1.5')$$),
     ($$SELECT pgmq.delete('bad_q', '')$$),

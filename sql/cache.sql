@@ -5,19 +5,7 @@
 --
 \set SHOW_CONTEXT never
 
--- err(statement): run it; 'ok', or the error as "SQLSTATE: message".
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN state || ': ' || msg;
-END
-$$;
+-- err(statement) is defined by install.sql.
 
 -- use_queue(q): every plan of the queue once, on five fresh messages
 -- (ids a .. a+4) and one delayed one (a+5); what each step returned.
@@ -95,7 +83,7 @@ SELECT msg_id, message FROM pgmq.read('Cq', 30, 5);
 SELECT pgmq.drop_queue('cq');
 SELECT * FROM pgmq.send('cq', '{}');
 \echo :LAST_ERROR_SQLSTATE
-SELECT stmt, pg_temp.err(stmt) AS result FROM (VALUES
+SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.send('cq', '{}')$$),
     ($$SELECT pgmq.send('CQ', '{}')$$),
     ($$SELECT pgmq.send_batch('cq', ARRAY['{}']::jsonb[])$$),
@@ -169,8 +157,8 @@ SELECT relpersistence FROM pg_class WHERE oid = 'pgmq.q_cq'::regclass;
 --
 SELECT min(i) AS first FROM pgmq.send_batch('cq', ARRAY['{"a": 1}', '{"a": 2}']::jsonb[]) AS i \gset
 DROP TABLE pgmq.a_cq;
-SELECT pg_temp.err(format('SELECT pgmq.archive(%L, %s::bigint)', 'cq', :first)) AS archive,
-       pg_temp.err(format('SELECT pgmq.archive(%L, ARRAY[%s]::bigint[])', 'cq', :first)) AS archive_array;
+SELECT public.err(format('SELECT pgmq.archive(%L, %s::bigint)', 'cq', :first)) AS archive,
+       public.err(format('SELECT pgmq.archive(%L, ARRAY[%s]::bigint[])', 'cq', :first)) AS archive_array;
 SELECT msg_id, message FROM pgmq.q_cq ORDER BY msg_id;
 SELECT pgmq.create('cq');
 SELECT pgmq.archive('cq', :first::bigint);

@@ -135,3 +135,20 @@ DROP SCHEMA pgmq;
 CREATE EXTENSION pgmq_c;
 SELECT count(*) AS functions FROM pg_proc WHERE pronamespace = 'pgmq'::regnamespace;
 SELECT * FROM pgmq.list_queues();
+
+--
+-- For the files that follow (they run in this database, in order):
+-- err(statement): run it; 'ok', or the error as "SQLSTATE: message".
+--
+CREATE FUNCTION public.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    msg text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    RETURN state || ': ' || msg;
+END
+$$;

@@ -3,19 +3,7 @@
 --
 \set SHOW_CONTEXT never
 
--- err(statement): run it; 'ok', or the error as "SQLSTATE: message".
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    state text;
-    msg text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    RETURN state || ': ' || msg;
-END
-$$;
+-- err(statement) is defined by install.sql.
 
 --
 -- validate_queue_name: at most 47 characters, none of $ ; -- '
@@ -50,13 +38,13 @@ SELECT pgmq.format_table_name('orders', NULL);
 -- The characters pgmq refuses: $ ; -- '  (pgmq's exact message)
 --
 SELECT n AS name,
-       pg_temp.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name,
-       pg_temp.err(format('SELECT pgmq.create(%L)', n)) AS "create"
+       public.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name,
+       public.err(format('SELECT pgmq.create(%L)', n)) AS "create"
 FROM unnest(ARRAY['a$b', '$', 'a;b', 'a--b', '--', 'a''b', '''']) AS n;
 SELECT n AS name,
-       pg_temp.err(format('SELECT pgmq.format_table_name(%L, %L)', n, 'q')) AS format_table_name,
-       pg_temp.err(format('SELECT pgmq.send(%L, %L::jsonb)', n, '{}')) AS send,
-       pg_temp.err(format('SELECT pgmq.drop_queue(%L)', n)) AS drop_queue
+       public.err(format('SELECT pgmq.format_table_name(%L, %L)', n, 'q')) AS format_table_name,
+       public.err(format('SELECT pgmq.send(%L, %L::jsonb)', n, '{}')) AS send,
+       public.err(format('SELECT pgmq.drop_queue(%L)', n)) AS drop_queue
 FROM unnest(ARRAY['a$b', 'a;b', 'a--b', 'a''b']) AS n;
 SELECT count(*) AS queues FROM pgmq.meta;
 
@@ -132,8 +120,8 @@ SELECT pgmq.create(repeat('x', 48));
 SELECT pgmq.create_unlogged(repeat('x', 48));
 \echo :LAST_ERROR_SQLSTATE
 SELECT length(n) AS characters, octet_length(n) AS bytes,
-       pg_temp.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name,
-       pg_temp.err(format('SELECT pgmq.create(%L)', n)) AS "create"
+       public.err(format('SELECT pgmq.validate_queue_name(%L)', n)) AS validate_queue_name,
+       public.err(format('SELECT pgmq.create(%L)', n)) AS "create"
 FROM (VALUES (repeat('é', 23) || 'x'),
              (repeat('é', 24)),
              (repeat('队', 15) || 'xx'),
