@@ -112,6 +112,17 @@ setup_workdir() {
 	fi
 }
 
+# Node.js and npm, for the client-library tests: Debian's, when the machine
+# has none of its own.
+ensure_node() {
+	if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+		return 0
+	fi
+	say "installing: nodejs npm"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 nodejs npm
+}
+
 cleanup_workdir() {
 	if [ -n "$WORKDIR" ] && [ -d "$WORKDIR" ]; then
 		rm -rf -- "$WORKDIR"
