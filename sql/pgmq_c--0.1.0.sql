@@ -174,9 +174,10 @@ AS $$
 $$;
 
 ------------------------------------------------------------------------------
--- Send.  Each overload is its own small C entry point; the *_untyped ones
--- (text at the positions pgmq leaves ambiguous) catch calls whose parameters
--- all arrive untyped and decide the meaning from the value.
+-- Send.  Each overload is its own small C entry point.  The *_untyped ones
+-- take text at the positions pgmq leaves ambiguous: they catch calls whose
+-- parameters arrive untyped (all of them, or all but a typed message) and
+-- decide the meaning from the value.
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb)
@@ -217,6 +218,17 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION @extschema@.send(queue_name text, msg text, headers text, delay text)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped4'
+LANGUAGE C VOLATILE;
+
+-- msg typed, the rest untyped: send($1, $2::jsonb, $3)
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped3'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped4'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@._validate_batch_params(msgs jsonb[], headers jsonb[])
@@ -267,6 +279,16 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs text, headers text, delay text)
 RETURNS SETOF bigint
 AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped4'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped3'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped4'
 LANGUAGE C VOLATILE;
 
 ------------------------------------------------------------------------------
@@ -354,6 +376,16 @@ LANGUAGE C VOLATILE;
 CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt text)
 RETURNS SETOF @extschema@.message_record
 AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id bigint, vt text)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_id_untyped_vt'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_ids bigint[], vt text)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_ids_untyped_vt'
 LANGUAGE C VOLATILE;
 
 ------------------------------------------------------------------------------

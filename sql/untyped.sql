@@ -213,8 +213,44 @@ SELECT * FROM called;
 COMMIT;
 SELECT msg_id, message, headers FROM pgmq.q_uq WHERE message ? 't' ORDER BY msg_id;
 
--- A typed message with an untyped third argument stays ambiguous, as in pgmq.
-SELECT * FROM pgmq.send('uq', '{}'::jsonb, '5');
+--
+-- Partly typed: the message (or id) typed, the rest untyped, as in
+-- 'pgmq.send($1, $2::jsonb, $3)'.  Ambiguous in pgmq; the overloads taking
+-- jsonb (jsonb[], bigint, bigint[]) and text catch them.
+--
+SELECT pgmq.purge_queue('uq');
+PREPARE psend3(unknown, jsonb, unknown) AS SELECT * FROM pgmq.send($1, $2, $3);
+PREPARE psend4(unknown, jsonb, unknown, unknown) AS SELECT * FROM pgmq.send($1, $2, $3, $4);
+PREPARE pbatch3(unknown, jsonb[], unknown) AS SELECT * FROM pgmq.send_batch($1, $2, $3);
+PREPARE pbatch4(unknown, jsonb[], jsonb[], unknown) AS SELECT * FROM pgmq.send_batch($1, $2, $3, $4);
+PREPARE psetvt(unknown, bigint, unknown) AS SELECT msg_id FROM pgmq.set_vt($1, $2, $3);
+PREPARE psetvts(unknown, bigint[], unknown) AS SELECT msg_id FROM pgmq.set_vt($1, $2, $3);
+SELECT name, parameter_types FROM pg_prepared_statements
+WHERE name LIKE 'p%' AND name <> 'pbatch' ORDER BY name COLLATE "C";
+SELECT pg_stat_force_next_flush() \gset
+BEGIN;
+SET LOCAL track_functions = 'all';
+EXECUTE psend3('uq', '{"p": "headers"}', '{"h": 1}');
+EXECUTE psend3('uq', '{"p": "seconds"}', '30');
+EXECUTE psend3('uq', '{"p": "timestamp"}', '2100-01-01 00:00:00+00');
+EXECUTE psend3('uq', '{"p": "neither"}', NULL);
+EXECUTE psend4('uq', '{"p": "headers+seconds"}', '{"h": 2}', '5');
+EXECUTE pbatch3('uq', ARRAY['{"p": "batch headers"}']::jsonb[], '{"{\"h\": 3}"}');
+EXECUTE pbatch3('uq', ARRAY['{"p": "batch seconds"}']::jsonb[], '30');
+EXECUTE pbatch4('uq', ARRAY['{"p": "batch timestamp"}']::jsonb[], ARRAY['{"h": 4}']::jsonb[],
+                '2100-01-01 00:00:00+00');
+SELECT * FROM pgmq.send('uq', '{"p": "literal"}'::jsonb, '5');
+SELECT * FROM uq ORDER BY msg_id;
+SELECT * FROM called;
+COMMIT;
+SELECT msg_id, message->>'p' AS p FROM pgmq.q_uq WHERE message->>'p' = 'seconds' \gset
+EXECUTE psetvt('uq', :msg_id, '0');
+EXECUTE psetvts('uq', ARRAY[:msg_id], '2100-01-01 00:00:00+00');
+SELECT message->>'p' AS p, vt = '2100-01-01 00:00:00+00' AS vt_2100
+FROM pgmq.q_uq WHERE msg_id = :msg_id;
+EXECUTE psend4('uq', '{}', '{}', NULL);
+\echo :LAST_ERROR_SQLSTATE
+EXECUTE psetvt('uq', 1, 'soon');
 \echo :LAST_ERROR_SQLSTATE
 
 DROP VIEW uq;

@@ -183,20 +183,41 @@ pgmq_c_set_vt_batch_until(PG_FUNCTION_ARGS)
 	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_visible_at(fcinfo, 2, false, "vt"));
 }
 
-/* set_vt($1, $2, $3): id or id array; seconds or timestamp. */
+/* The untyped vt of set_vt: seconds from now, or a timestamp. */
+static TimestampTz
+arg_untyped_vt(FunctionCallInfo fcinfo, int argno)
+{
+	arg_not_null(fcinfo, argno, "vt");
+	return untyped_delay(text_to_cstring(PG_GETARG_TEXT_PP(argno)), "vt");
+}
+
+/* set_vt($1, $2, $3), all untyped: id or id array; seconds or timestamp. */
 PG_FUNCTION_INFO_V1(pgmq_c_set_vt_untyped);
 Datum
 pgmq_c_set_vt_untyped(PG_FUNCTION_ARGS)
 {
+	TimestampTz vt = arg_untyped_vt(fcinfo, 2);
 	char	   *ids;
-	TimestampTz vt;
 	bool		many;
 
-	arg_not_null(fcinfo, 2, "vt");
-	vt = untyped_delay(text_to_cstring(PG_GETARG_TEXT_PP(2)), "vt");
 	if (PG_ARGISNULL(1))
 		return set_vt(fcinfo, false, (Datum) 0, true, vt);
 	ids = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	many = untyped_is_array_or_object(ids);
 	return set_vt(fcinfo, many, untyped_parse(ids, many ? INT8ARRAYOID : INT8OID), false, vt);
+}
+
+/* set_vt($1, $2::bigint, $3) and set_vt($1, $2::bigint[], $3) */
+PG_FUNCTION_INFO_V1(pgmq_c_set_vt_id_untyped_vt);
+Datum
+pgmq_c_set_vt_id_untyped_vt(PG_FUNCTION_ARGS)
+{
+	return set_vt(fcinfo, false, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_untyped_vt(fcinfo, 2));
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_set_vt_ids_untyped_vt);
+Datum
+pgmq_c_set_vt_ids_untyped_vt(PG_FUNCTION_ARGS)
+{
+	return set_vt(fcinfo, true, PG_GETARG_DATUM(1), PG_ARGISNULL(1), arg_untyped_vt(fcinfo, 2));
 }

@@ -229,9 +229,12 @@ pgmq_c_validate_batch_params(PG_FUNCTION_ARGS)
 }
 
 /*
- * Untyped calls.  send($1, $2, $3): the third value is headers when it is a
- * JSON object, a delay in seconds when it is an integer, else a timestamp.
- * NULL there means neither.
+ * Calls with untyped parameters (see untyped.c).  The text overloads take
+ * msg and headers as text to parse (all parameters untyped), the jsonb ones
+ * as given (msg typed, say $2::jsonb, the rest untyped).  With three
+ * arguments the third is headers when it is a JSON object (an array
+ * literal, for a batch), a delay in seconds when it is an integer, else a
+ * timestamp; NULL there means neither.  With four, the fourth is the delay.
  */
 static char *
 arg_cstring_or_null(FunctionCallInfo fcinfo, int argno)
@@ -239,74 +242,111 @@ arg_cstring_or_null(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* Argument argno as jsonb (or jsonb[]): as given, or parsed from text. */
 static Datum
-send_untyped(FunctionCallInfo fcinfo, bool batch, const char *headers, const char *delay,
-			 bool delay_required)
+arg_json(FunctionCallInfo fcinfo, int argno, bool typed, Oid typid, bool *isnull)
+{
+	*isnull = PG_ARGISNULL(argno);
+	if (*isnull)
+		return (Datum) 0;
+	if (typed)
+		return PG_GETARG_DATUM(argno);
+	return untyped_parse(text_to_cstring(PG_GETARG_TEXT_PP(argno)), typid);
+}
+
+static Datum
+send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	char	   *msg = arg_cstring_or_null(fcinfo, 1);
-	Oid			msg_type = batch ? JSONBARRAYOID : JSONBOID;
-	Datum		msg_datum = (Datum) 0;
-	Datum		headers_datum = (Datum) 0;
+	Oid			json_type = batch ? JSONBARRAYOID : JSONBOID;
+	bool		msg_null;
+	Datum		msg = arg_json(fcinfo, 1, json_typed, json_type, &msg_null);
+	bool		headers_null = true;
+	Datum		headers = (Datum) 0;
+	char	   *delay = NULL;
 	TimestampTz vt;
 
 	if (batch)
-		check_msgs_not_null(msg == NULL);
-	if (msg != NULL)
-		msg_datum = untyped_parse(msg, msg_type);
-	if (headers != NULL)
-		headers_datum = untyped_parse(headers, msg_type);
-	if (delay != NULL)
-		vt = untyped_delay(delay, "delay");
-	else if (delay_required)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("delay cannot be NULL")));
+		check_msgs_not_null(msg_null);
+	if (PG_NARGS() == 3)
+	{
+		char	   *third = arg_cstring_or_null(fcinfo, 2);
+
+		if (third != NULL && untyped_is_array_or_object(third))
+		{
+			headers = untyped_parse(third, json_type);
+			headers_null = false;
+		}
+		else
+			delay = third;
+	}
 	else
-		vt = GetCurrentTimestamp();
+	{
+		headers = arg_json(fcinfo, 2, json_typed, json_type, &headers_null);
+		arg_not_null(fcinfo, 3, "delay");
+		delay = arg_cstring_or_null(fcinfo, 3);
+	}
+	vt = delay != NULL ? untyped_delay(delay, "delay") : GetCurrentTimestamp();
 
 	if (batch)
-		return send_batch_checked(fcinfo, name, msg_datum, headers_datum, headers == NULL, vt);
-	return send_to_queue(fcinfo, name, QPLAN_SEND, msg_datum, msg == NULL,
-						 headers_datum, headers == NULL, vt);
+		return send_batch_checked(fcinfo, name, msg, headers, headers_null, vt);
+	return send_to_queue(fcinfo, name, QPLAN_SEND, msg, msg_null, headers, headers_null, vt);
 }
 
-static Datum
-send_untyped3(FunctionCallInfo fcinfo, bool batch)
-{
-	char	   *third = arg_cstring_or_null(fcinfo, 2);
-
-	if (third != NULL && untyped_is_array_or_object(third))
-		return send_untyped(fcinfo, batch, third, NULL, false);
-	return send_untyped(fcinfo, batch, NULL, third, false);
-}
-
+/* send($1, $2, $3) and send($1, $2, $3, $4), all untyped */
 PG_FUNCTION_INFO_V1(pgmq_c_send_untyped3);
 Datum
 pgmq_c_send_untyped3(PG_FUNCTION_ARGS)
 {
-	return send_untyped3(fcinfo, false);
+	return send_untyped(fcinfo, false, false);
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_send_untyped4);
 Datum
 pgmq_c_send_untyped4(PG_FUNCTION_ARGS)
 {
-	return send_untyped(fcinfo, false, arg_cstring_or_null(fcinfo, 2),
-						arg_cstring_or_null(fcinfo, 3), true);
+	return send_untyped(fcinfo, false, false);
+}
+
+/* send($1, $2::jsonb, $3) and send($1, $2::jsonb, $3, $4) */
+PG_FUNCTION_INFO_V1(pgmq_c_send_jsonb_untyped3);
+Datum
+pgmq_c_send_jsonb_untyped3(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, false, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_jsonb_untyped4);
+Datum
+pgmq_c_send_jsonb_untyped4(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, false, true);
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped3);
 Datum
 pgmq_c_send_batch_untyped3(PG_FUNCTION_ARGS)
 {
-	return send_untyped3(fcinfo, true);
+	return send_untyped(fcinfo, true, false);
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped4);
 Datum
 pgmq_c_send_batch_untyped4(PG_FUNCTION_ARGS)
 {
-	return send_untyped(fcinfo, true, arg_cstring_or_null(fcinfo, 2),
-						arg_cstring_or_null(fcinfo, 3), true);
+	return send_untyped(fcinfo, true, false);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_jsonb_untyped3);
+Datum
+pgmq_c_send_batch_jsonb_untyped3(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, true, true);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_jsonb_untyped4);
+Datum
+pgmq_c_send_batch_jsonb_untyped4(PG_FUNCTION_ARGS)
+{
+	return send_untyped(fcinfo, true, true);
 }

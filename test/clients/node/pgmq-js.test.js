@@ -100,6 +100,12 @@ test('untyped calls straight through node-postgres', async () => {
     { o: '8', headers: null, later: true },
   ]);
 
+  // A typed message and an untyped delay, as some ORMs write it.
+  await pool.query('SELECT * FROM pgmq.send($1, $2::jsonb, $3)', [q, JSON.stringify({ order: 9 }), 3600]);
+  const { rows: [late] } = await pool.query(
+    `SELECT vt > now() + interval '59 minutes' AS later FROM pgmq.q_js_orders WHERE message->>'order' = '9'`);
+  assert.equal(late.later, true);
+
   // delete($1, $2) untyped: the id when it existed, NULL when not.
   const del = async (ids) => (await pool.query('SELECT * FROM pgmq.delete($1, $2) AS d', [q, ids])).rows.map((r) => r.d);
   assert.deepEqual(await del(h.send), [String(h.send)]);
