@@ -378,6 +378,16 @@ RETURNS SETOF @extschema@.message_record
 AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped'
 LANGUAGE C VOLATILE;
 
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped_ids_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt timestamptz)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped_ids_until'
+LANGUAGE C VOLATILE;
+
 CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id bigint, vt text)
 RETURNS SETOF @extschema@.message_record
 AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_id_untyped_vt'

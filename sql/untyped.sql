@@ -248,6 +248,15 @@ EXECUTE psetvt('uq', :msg_id, '0');
 EXECUTE psetvts('uq', ARRAY[:msg_id], '2100-01-01 00:00:00+00');
 SELECT message->>'p' AS p, vt = '2100-01-01 00:00:00+00' AS vt_2100
 FROM pgmq.q_uq WHERE msg_id = :msg_id;
+-- An untyped id (or id array) with a typed vt.
+PREPARE pids(unknown, unknown, integer) AS SELECT msg_id FROM pgmq.set_vt($1, $2, $3);
+PREPARE pidsat(unknown, unknown, timestamptz) AS SELECT msg_id FROM pgmq.set_vt($1, $2, $3);
+EXECUTE pids('uq', :msg_id, 0);
+EXECUTE pidsat('uq', ARRAY[:msg_id, 999]::text, '2000-01-01 00:00:00+00');
+SELECT message->>'p' AS p, vt = '2000-01-01 00:00:00+00' AS vt_2000
+FROM pgmq.q_uq WHERE msg_id = :msg_id;
+EXECUTE pids('uq', :msg_id, -1);
+\echo :LAST_ERROR_SQLSTATE
 EXECUTE psend4('uq', '{}', '{}', NULL);
 \echo :LAST_ERROR_SQLSTATE
 EXECUTE psetvt('uq', 1, 'soon');

@@ -191,12 +191,10 @@ arg_untyped_vt(FunctionCallInfo fcinfo, int argno)
 	return untyped_delay(text_to_cstring(PG_GETARG_TEXT_PP(argno)), "vt");
 }
 
-/* set_vt($1, $2, $3), all untyped: id or id array; seconds or timestamp. */
-PG_FUNCTION_INFO_V1(pgmq_c_set_vt_untyped);
-Datum
-pgmq_c_set_vt_untyped(PG_FUNCTION_ARGS)
+/* set_vt with an untyped id or id array and vt worked out. */
+static Datum
+set_vt_untyped_ids(FunctionCallInfo fcinfo, TimestampTz vt)
 {
-	TimestampTz vt = arg_untyped_vt(fcinfo, 2);
 	char	   *ids;
 	bool		many;
 
@@ -205,6 +203,29 @@ pgmq_c_set_vt_untyped(PG_FUNCTION_ARGS)
 	ids = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	many = untyped_is_array_or_object(ids);
 	return set_vt(fcinfo, many, untyped_parse(ids, many ? INT8ARRAYOID : INT8OID), false, vt);
+}
+
+/* set_vt($1, $2, $3), all untyped: id or id array; seconds or timestamp. */
+PG_FUNCTION_INFO_V1(pgmq_c_set_vt_untyped);
+Datum
+pgmq_c_set_vt_untyped(PG_FUNCTION_ARGS)
+{
+	return set_vt_untyped_ids(fcinfo, arg_untyped_vt(fcinfo, 2));
+}
+
+/* set_vt($1, $2, $3::integer) and set_vt($1, $2, $3::timestamptz) */
+PG_FUNCTION_INFO_V1(pgmq_c_set_vt_untyped_ids_seconds);
+Datum
+pgmq_c_set_vt_untyped_ids_seconds(PG_FUNCTION_ARGS)
+{
+	return set_vt_untyped_ids(fcinfo, arg_visible_at(fcinfo, 2, true, "vt"));
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_set_vt_untyped_ids_until);
+Datum
+pgmq_c_set_vt_untyped_ids_until(PG_FUNCTION_ARGS)
+{
+	return set_vt_untyped_ids(fcinfo, arg_visible_at(fcinfo, 2, false, "vt"));
 }
 
 /* set_vt($1, $2::bigint, $3) and set_vt($1, $2::bigint[], $3) */
