@@ -7,10 +7,11 @@
  * type.  pgmq's overloads then leave calls such as
  * pgmq.set_vt($1, $2, $3) ambiguous.  Postgres resolves unknown arguments
  * toward string-category candidates (docs, "Type Conversion: Functions",
- * step 4e), so each ambiguous name has one extra overload taking text at the
- * ambiguous positions; typed calls still resolve as before, because no
- * non-string type converts implicitly to text.  Those overloads decide the
- * meaning from the value, with the helpers here.
+ * step 4e), so each ambiguous call shape has an extra overload taking text
+ * at the ambiguous positions: all parameters untyped, or only the message
+ * or id typed.  Typed calls still resolve as before, because no non-string
+ * type converts implicitly to text.  Those overloads decide the meaning
+ * from the value, with the helpers here.
  *
  *-------------------------------------------------------------------------
  */
