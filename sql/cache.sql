@@ -388,3 +388,40 @@ SELECT * FROM pgmq.send('cq_kept', '{}');
 SELECT count(*) > 0 AS plans_kept
 FROM pg_backend_memory_contexts WHERE ident LIKE '%q_cq_kept%';
 SELECT pgmq.drop_queue('cq_kept');
+--
+-- Plans made while a queue is drained and vacuumed (it then looks empty)
+-- must still find rows through the primary key once a burst arrives, not
+-- scan the whole queue on every call until the next ANALYZE.
+--
+SELECT pgmq.create('cq_idle');
+ALTER TABLE pgmq.q_cq_idle SET (autovacuum_enabled = off);
+VACUUM pgmq.q_cq_idle;
+SELECT relpages, reltuples FROM pg_class WHERE oid = 'pgmq.q_cq_idle'::regclass;
+-- This session's first use of the queue plans every statement now.
+SELECT count(*) FROM pgmq.read('cq_idle', 30, 1);
+SELECT count(*) FROM pgmq.read('cq_idle', 30, 1, '{"k": 1}');
+SELECT count(*) FROM pgmq.pop('cq_idle');
+SELECT pgmq.delete('cq_idle', 1::bigint), pgmq.archive('cq_idle', 1::bigint);
+SELECT count(*) FROM pgmq.delete('cq_idle', ARRAY[1]::bigint[]);
+SELECT count(*) FROM pgmq.archive('cq_idle', ARRAY[1]::bigint[]);
+SELECT count(*) FROM pgmq.set_vt('cq_idle', 1::bigint, 0);
+SELECT count(*) FROM pgmq.set_vt('cq_idle', ARRAY[1]::bigint[], 0);
+-- The burst.
+SELECT count(*) FROM pgmq.send_batch('cq_idle',
+    ARRAY(SELECT jsonb_build_object('k', i % 2) FROM generate_series(1, 5000) AS i));
+-- (Flush this session's pending table counters, so the next transaction's
+-- pg_stat_xact_user_tables counts only its own scans.)
+SELECT pg_stat_force_next_flush() \gset
+BEGIN;
+SELECT count(*) FROM pgmq.read('cq_idle', 30, 1);
+SELECT count(*) FROM pgmq.read('cq_idle', 30, 1, '{"k": 1}');
+SELECT count(*) FROM pgmq.pop('cq_idle');
+SELECT pgmq.delete('cq_idle', 10::bigint), pgmq.archive('cq_idle', 11::bigint);
+SELECT count(*) FROM pgmq.delete('cq_idle', ARRAY[12]::bigint[]);
+SELECT count(*) FROM pgmq.archive('cq_idle', ARRAY[13]::bigint[]);
+SELECT count(*) FROM pgmq.set_vt('cq_idle', 14::bigint, 0);
+SELECT count(*) FROM pgmq.set_vt('cq_idle', ARRAY[15]::bigint[], 0);
+SELECT seq_scan, idx_scan >= 9 AS by_index
+FROM pg_stat_xact_user_tables WHERE relid = 'pgmq.q_cq_idle'::regclass;
+COMMIT;
+SELECT pgmq.drop_queue('cq_idle');

@@ -26,6 +26,7 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -54,6 +55,7 @@ typedef struct PlanTemplate
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[3];
+	bool		by_index;		/* finds rows by msg_id: plan without seqscan */
 } PlanTemplate;
 
 #define LE " OPERATOR(pg_catalog.<=) "
@@ -98,41 +100,41 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	},
 	[QPLAN_READ] = {
 		LEASE_VISIBLE(""),
-		2, {INT4OID, INTERVALOID}
+		2, {INT4OID, INTERVALOID}, true
 	},
 	[QPLAN_READ_CONDITIONAL] = {
 		LEASE_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3"),
-		3, {INT4OID, INTERVALOID, JSONBOID}
+		3, {INT4OID, INTERVALOID, JSONBOID}, true
 	},
 	[QPLAN_POP] = {
 		"WITH popped AS (DELETE FROM {queue} q WHERE " PICK_VISIBLE("")
 		" RETURNING " Q_RECORD_COLUMNS ") SELECT * FROM popped ORDER BY msg_id",
-		1, {INT4OID}
+		1, {INT4OID}, true
 	},
 	[QPLAN_DELETE] = {
 		"DELETE FROM {queue} WHERE msg_id" EQ "$1 RETURNING msg_id",
-		1, {INT8OID}
+		1, {INT8OID}, true
 	},
 	[QPLAN_DELETE_BATCH] = {
 		"DELETE FROM {queue} WHERE msg_id" EQ "ANY ($1) RETURNING msg_id",
-		1, {INT8ARRAYOID}
+		1, {INT8ARRAYOID}, true
 	},
 	[QPLAN_ARCHIVE] = {
 		ARCHIVE_WHERE("$1"),
-		1, {INT8OID}
+		1, {INT8OID}, true
 	},
 	[QPLAN_ARCHIVE_BATCH] = {
 		ARCHIVE_WHERE("ANY ($1)"),
-		1, {INT8ARRAYOID}
+		1, {INT8ARRAYOID}, true
 	},
 	[QPLAN_SET_VT] = {
 		"UPDATE {queue} SET vt = $1 WHERE msg_id" EQ "$2 RETURNING " RECORD_COLUMNS,
-		2, {TIMESTAMPTZOID, INT8OID}
+		2, {TIMESTAMPTZOID, INT8OID}, true
 	},
 	[QPLAN_SET_VT_BATCH] = {
 		"WITH moved AS (UPDATE {queue} SET vt = $1 WHERE msg_id" EQ "ANY ($2) RETURNING " RECORD_COLUMNS ")"
 		" SELECT * FROM moved ORDER BY msg_id",
-		2, {TIMESTAMPTZOID, INT8ARRAYOID}
+		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true
 	},
 	[QPLAN_METRICS] = {
 		"SELECT pg_catalog.count(*),"
@@ -210,7 +212,6 @@ queue_cache_sweep(XactEvent event, void *arg)
 
 	if (event != XACT_EVENT_PRE_COMMIT || !queue_cache_has_stale)
 		return;
-	queue_cache_has_stale = false;
 	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
 	hash_seq_init(&status, queue_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
@@ -221,6 +222,7 @@ queue_cache_sweep(XactEvent event, void *arg)
 			 !OidIsValid(get_relname_relid(queue_table_name(entry->name, "q"), nsp))))
 			queue_cache_free_entry(entry);
 	}
+	queue_cache_has_stale = false;
 }
 
 void
@@ -388,9 +390,33 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 	return plan;
 }
 
-/* Execute the queue's plan `which` (prepared on first use). */
+/*
+ * Execute the queue's plan `which` (prepared on first use).
+ *
+ * A generic plan is built from the statistics of the moment and then kept.
+ * A drained queue that autovacuum has vacuumed looks empty (relpages and
+ * reltuples 0), and for an empty table a sequential scan is cheapest; kept,
+ * that plan would scan the whole queue on every call once a burst of
+ * messages arrives, until the next ANALYZE.  (pgmq, planning every call,
+ * sees the table's current size.)  Statements that find rows by msg_id are
+ * therefore planned, whenever the plan cache (re)builds them, with
+ * enable_seqscan off, as a function's SET clause would: the primary key
+ * gives them their rows in msg_id order at any size.
+ */
 uint64
 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
 {
-	return result_execute(queue_cache_plan(entry, which), values, nulls);
+	SPIPlanPtr	plan = queue_cache_plan(entry, which);
+	int			nestlevel;
+	uint64		n;
+
+	if (!plan_templates[which].by_index)
+		return result_execute(plan, values, nulls);
+
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	n = result_execute(plan, values, nulls);
+	AtEOXact_GUC(true, nestlevel);
+	return n;
 }
