@@ -212,23 +212,23 @@ LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send(queue_name text, msg text, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped3'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send(queue_name text, msg text, headers text, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped4'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped'
 LANGUAGE C VOLATILE;
 
 -- msg typed, the rest untyped: send($1, $2::jsonb, $3)
 CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped3'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped4'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@._validate_batch_params(msgs jsonb[], headers jsonb[])
@@ -273,22 +273,22 @@ LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs text, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped3'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs text, headers text, delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped4'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped3'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped'
 LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay text)
 RETURNS SETOF bigint
-AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped4'
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped'
 LANGUAGE C VOLATILE;
 
 ------------------------------------------------------------------------------

@@ -293,60 +293,39 @@ send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 	return send_to_queue(fcinfo, name, QPLAN_SEND, msg, msg_null, headers, headers_null, vt);
 }
 
-/* send($1, $2, $3) and send($1, $2, $3, $4), all untyped */
-PG_FUNCTION_INFO_V1(pgmq_c_send_untyped3);
-Datum
-pgmq_c_send_untyped3(PG_FUNCTION_ARGS)
-{
-	return send_untyped(fcinfo, false, false);
-}
+/*
+ * One entry point serves the 3- and 4-argument overload of each kind;
+ * send_untyped tells them apart by PG_NARGS().
+ */
 
-PG_FUNCTION_INFO_V1(pgmq_c_send_untyped4);
+/* send($1, $2, $3) and send($1, $2, $3, $4), all untyped */
+PG_FUNCTION_INFO_V1(pgmq_c_send_untyped);
 Datum
-pgmq_c_send_untyped4(PG_FUNCTION_ARGS)
+pgmq_c_send_untyped(PG_FUNCTION_ARGS)
 {
 	return send_untyped(fcinfo, false, false);
 }
 
 /* send($1, $2::jsonb, $3) and send($1, $2::jsonb, $3, $4) */
-PG_FUNCTION_INFO_V1(pgmq_c_send_jsonb_untyped3);
+PG_FUNCTION_INFO_V1(pgmq_c_send_jsonb_untyped);
 Datum
-pgmq_c_send_jsonb_untyped3(PG_FUNCTION_ARGS)
+pgmq_c_send_jsonb_untyped(PG_FUNCTION_ARGS)
 {
 	return send_untyped(fcinfo, false, true);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_send_jsonb_untyped4);
+/* send_batch($1, $2, $3) and send_batch($1, $2, $3, $4), all untyped */
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped);
 Datum
-pgmq_c_send_jsonb_untyped4(PG_FUNCTION_ARGS)
-{
-	return send_untyped(fcinfo, false, true);
-}
-
-PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped3);
-Datum
-pgmq_c_send_batch_untyped3(PG_FUNCTION_ARGS)
+pgmq_c_send_batch_untyped(PG_FUNCTION_ARGS)
 {
 	return send_untyped(fcinfo, true, false);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_send_batch_untyped4);
+/* send_batch($1, $2::jsonb[], $3) and send_batch($1, $2::jsonb[], $3, $4) */
+PG_FUNCTION_INFO_V1(pgmq_c_send_batch_jsonb_untyped);
 Datum
-pgmq_c_send_batch_untyped4(PG_FUNCTION_ARGS)
-{
-	return send_untyped(fcinfo, true, false);
-}
-
-PG_FUNCTION_INFO_V1(pgmq_c_send_batch_jsonb_untyped3);
-Datum
-pgmq_c_send_batch_jsonb_untyped3(PG_FUNCTION_ARGS)
-{
-	return send_untyped(fcinfo, true, true);
-}
-
-PG_FUNCTION_INFO_V1(pgmq_c_send_batch_jsonb_untyped4);
-Datum
-pgmq_c_send_batch_jsonb_untyped4(PG_FUNCTION_ARGS)
+pgmq_c_send_batch_jsonb_untyped(PG_FUNCTION_ARGS)
 {
 	return send_untyped(fcinfo, true, true);
 }
