@@ -1,0 +1,447 @@
+/*
+ * pgmq_c 0.2.0: the pgmq-compatible queue API.
+ *
+ * Every object lives in schema pgmq (see pgmq_c.control) and keeps the names,
+ * argument names, defaults and result shapes of pgmq 1.13, so pgmq client
+ * libraries work unchanged.  Hot paths are C functions; the rest is plain SQL.
+ * Names are schema-qualified throughout so that a caller's search_path cannot
+ * change what this script or its functions mean.
+ */
+
+\echo Use "CREATE EXTENSION pgmq_c" to load this file. \quit
+
+-- pgmq_c replaces pgmq; the two cannot share schema pgmq.  And it will not
+-- move into a schema pgmq that another role made: its owner could replace
+-- any queue table with one whose trigger runs as whoever sends.  A schema a
+-- superuser owns is accepted (pg_restore run by another superuser makes
+-- one): a superuser can do anything already.
+DO $$
+DECLARE
+    owner_name name;
+BEGIN
+    SELECT r.rolname INTO owner_name
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'pgmq'
+       AND n.nspowner OPERATOR(pg_catalog.<>) (SELECT oid FROM pg_catalog.pg_roles
+                                               WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+       AND NOT r.rolsuper;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schema "pgmq" is owned by role "%", not by the installing role "%"', owner_name, CURRENT_USER
+            USING ERRCODE = '42501',
+                  DETAIL = 'The owner of schema pgmq can replace any queue table with one whose triggers run as whoever sends to it.',
+                  HINT = 'Drop the schema, or make the installing role its owner (ALTER SCHEMA pgmq OWNER TO ...), then run CREATE EXTENSION again.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pgmq') THEN
+        RAISE EXCEPTION 'extension "pgmq" is already installed in this database'
+            USING ERRCODE = '42710',
+                  DETAIL = 'pgmq_c provides the same objects in schema pgmq and cannot be installed beside pgmq.',
+                  HINT = 'Drop extension pgmq first, or install pgmq_c in another database.';
+    END IF;
+    IF pg_catalog.to_regclass('pgmq.meta') IS NOT NULL THEN
+        RAISE EXCEPTION 'schema pgmq already contains pgmq objects (table pgmq.meta exists)'
+            USING ERRCODE = '42P07',
+                  DETAIL = 'pgmq_c creates its own pgmq.meta and cannot take over tables it did not create.',
+                  HINT = 'Remove the existing pgmq installation first, or install pgmq_c in another database.';
+    END IF;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Catalog
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.meta (
+    queue_name varchar UNIQUE NOT NULL,
+    is_partitioned boolean NOT NULL,
+    is_unlogged boolean NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.meta', '');
+
+-- Names differing only in case map to the same tables (q_<lower(name)>), so
+-- at most one of them may be a queue.
+CREATE UNIQUE INDEX meta_queue_name_lower_idx ON @extschema@.meta (pg_catalog.lower(queue_name));
+
+------------------------------------------------------------------------------
+-- Composite types (column order is API)
+------------------------------------------------------------------------------
+
+CREATE TYPE @extschema@.message_record AS (
+    msg_id bigint,
+    read_ct integer,
+    enqueued_at timestamptz,
+    last_read_at timestamptz,
+    vt timestamptz,
+    message jsonb,
+    headers jsonb
+);
+
+CREATE TYPE @extschema@.queue_record AS (
+    queue_name varchar,
+    is_partitioned boolean,
+    is_unlogged boolean,
+    created_at timestamptz
+);
+
+CREATE TYPE @extschema@.metrics_result AS (
+    queue_name text,
+    queue_length bigint,
+    newest_msg_age_sec integer,
+    oldest_msg_age_sec integer,
+    total_messages bigint,
+    scrape_time timestamptz,
+    queue_visible_length bigint,
+    default_partition_length bigint
+);
+
+------------------------------------------------------------------------------
+-- Names and locks
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.validate_queue_name(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_validate_queue_name'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.format_table_name(queue_name text, prefix text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgmq_c_format_table_name'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.acquire_queue_lock(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_acquire_queue_lock'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@._extension_exists(extension_name text)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_catalog.pg_extension
+        WHERE extname OPERATOR(pg_catalog.=) extension_name
+    )
+$$;
+
+-- True when the table is a member of pgmq_c (or of pgmq, for code written
+-- against it).  Queue and archive tables are deliberately not members.
+CREATE FUNCTION @extschema@._belongs_to_pgmq(table_name text)
+RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT EXISTS (
+        SELECT 1
+        FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.objid
+        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+          AND d.deptype OPERATOR(pg_catalog.=) 'e'
+          AND e.extname OPERATOR(pg_catalog.=) ANY (ARRAY['pgmq_c', 'pgmq'])
+          AND c.relnamespace OPERATOR(pg_catalog.=) 'pgmq'::pg_catalog.regnamespace
+          AND c.relname OPERATOR(pg_catalog.=) table_name
+    )
+$$;
+
+------------------------------------------------------------------------------
+-- Queue management
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.create_non_partitioned(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_non_partitioned'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.create_unlogged(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_unlogged'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@."create"(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_non_partitioned'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.drop_queue(queue_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_drop_queue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.drop_queue(queue_name text, partitioned boolean)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_drop_queue_deprecated'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.purge_queue(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_purge_queue'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.detach_archive(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_detach_archive'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.list_queues()
+RETURNS SETOF @extschema@.queue_record
+LANGUAGE sql STABLE
+AS $$
+    SELECT queue_name, is_partitioned, is_unlogged, created_at
+    FROM @extschema@.meta
+    ORDER BY created_at, queue_name
+$$;
+
+------------------------------------------------------------------------------
+-- Send.  Each overload is its own small C entry point.  The *_untyped ones
+-- take text at the positions pgmq leaves ambiguous: they catch calls whose
+-- parameters arrive untyped (all of them, or all but a typed message) and
+-- decide the meaning from the value.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, delay integer)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, delay timestamptz)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_headers'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb, delay integer)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_headers_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb, delay timestamptz)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_headers_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg text, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg text, headers text, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_untyped'
+LANGUAGE C VOLATILE;
+
+-- msg typed, the rest untyped: send($1, $2::jsonb, $3)
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send(queue_name text, msg jsonb, headers jsonb, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@._validate_batch_params(msgs jsonb[], headers jsonb[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_validate_batch_params'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@._send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay timestamptz)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_headers_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[])
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], delay integer)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], delay timestamptz)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[])
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_headers'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay integer)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_headers_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay timestamptz)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_headers_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs text, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs text, headers text, delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch(queue_name text, msgs jsonb[], headers jsonb[], delay text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
+-- Read
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.read(queue_name text, vt integer, qty integer, conditional jsonb DEFAULT '{}')
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer DEFAULT 5,
+    poll_interval_ms integer DEFAULT 100,
+    conditional jsonb DEFAULT '{}'
+)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_with_poll'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.pop(queue_name text, qty integer DEFAULT 1)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_pop'
+LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
+-- Acknowledge and visibility
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.delete(queue_name text, msg_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_delete'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.delete(queue_name text, msg_ids bigint[])
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_delete_batch'
+LANGUAGE C VOLATILE;
+
+-- Untyped form: one row per id that existed; for a single id, exactly one
+-- row holding the id, or NULL when it did not exist.
+CREATE FUNCTION @extschema@.delete(queue_name text, msg_id_or_ids text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_delete_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.archive(queue_name text, msg_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_archive'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.archive(queue_name text, msg_ids bigint[])
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_archive_batch'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.archive(queue_name text, msg_id_or_ids text)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_archive_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id bigint, vt integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id bigint, vt timestamptz)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_ids bigint[], vt integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_batch_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_ids bigint[], vt timestamptz)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_batch_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt text)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped_ids_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id text, vt timestamptz)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_untyped_ids_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_id bigint, vt text)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_id_untyped_vt'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.set_vt(queue_name text, msg_ids bigint[], vt text)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_set_vt_ids_untyped_vt'
+LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
+-- Metrics
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.metrics(queue_name text)
+RETURNS @extschema@.metrics_result
+AS 'MODULE_PATHNAME', 'pgmq_c_metrics'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.metrics_all()
+RETURNS SETOF @extschema@.metrics_result
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT m.*
+    FROM @extschema@.meta q,
+         LATERAL @extschema@.metrics(q.queue_name::pg_catalog.text) m
+    ORDER BY q.queue_name
+$$;
+
+------------------------------------------------------------------------------
+-- Monitoring access, as pgmq grants it
+------------------------------------------------------------------------------
+
+GRANT USAGE ON SCHEMA @extschema@ TO pg_monitor;
+GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO pg_monitor;
+GRANT SELECT ON ALL SEQUENCES IN SCHEMA @extschema@ TO pg_monitor;
+ALTER DEFAULT PRIVILEGES IN SCHEMA @extschema@ GRANT SELECT ON TABLES TO pg_monitor;
+ALTER DEFAULT PRIVILEGES IN SCHEMA @extschema@ GRANT SELECT ON SEQUENCES TO pg_monitor;
