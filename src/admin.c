@@ -12,22 +12,10 @@
  */
 #include "pgmq_c.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-
-static Oid
-pgmq_namespace(void)
-{
-	return get_namespace_oid(PGMQ_SCHEMA, false);
-}
-
-static bool
-pgmq_relation_exists(const char *relname)
-{
-	return OidIsValid(get_relname_relid(relname, pgmq_namespace()));
-}
+#include "utils/snapmgr.h"
 
 static void
 run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
@@ -35,22 +23,15 @@ run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
 	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
 
 	if (rc != expected)
-		elog(ERROR, "pgmq_c: unexpected result %s from \"%s\"",
-			 SPI_result_code_string(rc), sql);
+		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
 }
 
-/*
- * Run a DDL statement creating pgmq.<relname> unless that relation exists;
- * whether it ran.
- */
-static bool
-create_unless_exists(const char *relname, const char *ddl_format, const char *arg1,
-					 const char *arg2)
+/* "schema.name" of a relation, quoted, as the catalog has it now. */
+static char *
+relation_sql_name(Oid relid)
 {
-	if (pgmq_relation_exists(relname))
-		return false;
-	run_sql(psprintf(ddl_format, arg1, arg2), 0, NULL, NULL, SPI_OK_UTILITY);
-	return true;
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
 }
 
 /*
@@ -76,7 +57,11 @@ check_no_case_twin(const char *name)
 				 errdetail("Both names map to table pgmq.%s.", queue_table_name(name, "q"))));
 }
 
-/* Table layouts are API (pgmq-api.md, "Tables"); %s is UNLOGGED or empty. */
+/*
+ * Table layouts are API (pgmq-api.md, "Tables").  Each DDL text has a
+ * QueueColumn list beside it, which is what an existing table must match
+ * before create takes it over; %s is UNLOGGED or empty, then the name.
+ */
 static const char *const queue_table_ddl =
 "CREATE %sTABLE pgmq.%s ("
 " msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,"
@@ -86,6 +71,16 @@ static const char *const queue_table_ddl =
 " vt pg_catalog.timestamptz NOT NULL,"
 " message pg_catalog.jsonb,"
 " headers pg_catalog.jsonb)";
+
+static const QueueColumn queue_table_layout[] = {
+	{"msg_id", INT8OID, true},
+	{"read_ct", INT4OID},
+	{"enqueued_at", TIMESTAMPTZOID},
+	{"last_read_at", TIMESTAMPTZOID},
+	{"vt", TIMESTAMPTZOID},
+	{"message", JSONBOID},
+	{"headers", JSONBOID},
+};
 
 static const char *const archive_table_ddl =
 "CREATE %sTABLE pgmq.%s ("
@@ -98,40 +93,100 @@ static const char *const archive_table_ddl =
 " message pg_catalog.jsonb,"
 " headers pg_catalog.jsonb)";
 
+static const QueueColumn archive_table_layout[] = {
+	{"msg_id", INT8OID},
+	{"read_ct", INT4OID},
+	{"enqueued_at", TIMESTAMPTZOID},
+	{"last_read_at", TIMESTAMPTZOID},
+	{"archived_at", TIMESTAMPTZOID},
+	{"vt", TIMESTAMPTZOID},
+	{"message", JSONBOID},
+	{"headers", JSONBOID},
+};
+
 /*
- * The queue table, unless it exists.  Since PostgreSQL 15 an unlogged
- * table's identity sequence is unlogged too, so after a crash msg_ids would
- * start again at 1 and collide with ids already in the (logged) archive: an
- * unlogged queue gets a logged sequence, which keeps ids unique for the
- * life of the queue.
+ * The queue's table pgmq.<prefix>_<lower(name)>: the existing one if it may
+ * be adopted (an error if not), else a new one.
  */
-static void
-create_queue_table(const char *qtable, bool unlogged)
+static Oid
+queue_table(const char *name, const char *prefix, const char *what, const char *ddl,
+			const QueueColumn *layout, int ncolumns, bool unlogged)
 {
-	if (!create_unless_exists(qtable, queue_table_ddl,
-							  unlogged ? "UNLOGGED " : "", quote_identifier(qtable)))
-		return;
+	Oid			relid = queue_relation_oid(name, prefix);
+
+	if (OidIsValid(relid))
+	{
+		queue_check_adoptable(relid, what, layout, ncolumns);
+		return relid;
+	}
+	run_sql(psprintf(ddl, unlogged ? "UNLOGGED " : "",
+					 quote_identifier(queue_table_name(name, prefix))),
+			0, NULL, NULL, SPI_OK_UTILITY);
+	relid = queue_relation_oid(name, prefix);
+
+	/*
+	 * Since PostgreSQL 15 an unlogged table's identity sequence is unlogged
+	 * too, so after a crash msg_ids would start again at 1 and collide with
+	 * ids already in the (logged) archive: an unlogged queue gets a logged
+	 * sequence, which keeps ids unique for the life of the queue.
+	 */
 #if PG_VERSION_NUM >= 150000
-	if (unlogged)
-		run_sql(psprintf("ALTER SEQUENCE pgmq.%s SET LOGGED",
-						 quote_identifier(psprintf("%s_msg_id_seq", qtable))),
+	if (unlogged && layout[0].identity)
+		run_sql(psprintf("ALTER SEQUENCE %s SET LOGGED",
+						 relation_sql_name(queue_identity_sequence(relid))),
 				0, NULL, NULL, SPI_OK_UTILITY);
 #endif
+	return relid;
+}
+
+/*
+ * An index on the table's `column` unless it has one.  It is named
+ * `preferred` when that name is free (pgmq's names, which scripts may
+ * know), else Postgres picks a free one.
+ */
+static void
+ensure_index(Oid relid, const char *column, const char *preferred)
+{
+	const char *name = "";
+
+	if (queue_has_index_on(relid, column))
+		return;
+	if (preferred != NULL && strlen(preferred) < NAMEDATALEN &&
+		!OidIsValid(get_relname_relid(preferred, get_rel_namespace(relid))))
+		name = quote_identifier(preferred);
+	run_sql(psprintf("CREATE INDEX %s ON %s (%s)", name, relation_sql_name(relid),
+					 quote_identifier(column)),
+			0, NULL, NULL, SPI_OK_UTILITY);
+}
+
+/* Whether pgmq.meta has a row for exactly this name. */
+static bool
+queue_registered(const char *name)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	run_sql("SELECT 1 FROM pgmq.meta WHERE queue_name OPERATOR(pg_catalog.=) $1",
+			1, argtypes, values, SPI_OK_SELECT);
+	return SPI_processed > 0;
 }
 
 /*
  * Create the queue's tables, indexes and pgmq.meta row; what already exists
  * is kept, so a second call changes nothing.
+ *
+ * A queue that is registered in pgmq.meta with both its tables is left as
+ * it is, whoever calls: create made it.  Otherwise create would take over
+ * whatever already exists, and takes only what the calling role owns and
+ * has the layout of a queue (queue_check_adoptable).
  */
 static void
 create_queue(const char *name, bool unlogged)
 {
-	char	   *qtable = queue_table_name(name, "q");
-	char	   *atable = queue_table_name(name, "a");
-	char	   *vt_index = psprintf("%s_vt_idx", qtable);
-	char	   *archived_index = psprintf("archived_at_idx_%s", name);
 	Oid			argtypes[2] = {TEXTOID, BOOLOID};
 	Datum		values[2] = {CStringGetTextDatum(name), BoolGetDatum(unlogged)};
+	Oid			qrel;
+	Oid			arel;
 
 	queue_name_check_length(name);
 	queue_lock(name);
@@ -139,12 +194,17 @@ create_queue(const char *name, bool unlogged)
 
 	SPI_connect();
 	check_no_case_twin(name);
-	create_queue_table(qtable, unlogged);
-	create_unless_exists(atable, archive_table_ddl, "", quote_identifier(atable));
-	create_unless_exists(vt_index, "CREATE INDEX %s ON pgmq.%s (vt)",
-						 quote_identifier(vt_index), quote_identifier(qtable));
-	create_unless_exists(archived_index, "CREATE INDEX %s ON pgmq.%s (archived_at)",
-						 quote_identifier(archived_index), quote_identifier(atable));
+	qrel = queue_relation_oid(name, "q");
+	arel = queue_relation_oid(name, "a");
+	if (!queue_registered(name) || !OidIsValid(qrel) || !OidIsValid(arel))
+	{
+		qrel = queue_table(name, "q", "queue table", queue_table_ddl, queue_table_layout,
+						   lengthof(queue_table_layout), unlogged);
+		arel = queue_table(name, "a", "archive table", archive_table_ddl, archive_table_layout,
+						   lengthof(archive_table_layout), false);
+	}
+	ensure_index(qrel, "vt", psprintf("%s_vt_idx", queue_table_name(name, "q")));
+	ensure_index(arel, "archived_at", psprintf("archived_at_idx_%s", name));
 
 	/*
 	 * Only a repeat of this very name is "already there"; a case twin that
@@ -181,26 +241,27 @@ pgmq_c_create_unlogged(PG_FUNCTION_ARGS)
 static bool
 drop_queue(const char *name)
 {
-	char	   *qtable = queue_table_name(name, "q");
-	char	   *atable = queue_table_name(name, "a");
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
+	Oid			qrel;
+	Oid			arel;
 
 	queue_lock(name);
 	queue_table_lock(name);
-	if (strlen(name) > PGMQ_MAX_LOOKUP_NAME_LEN || !pgmq_relation_exists(qtable))
+	qrel = queue_relation_oid(name, "q");
+	if (!OidIsValid(qrel))
 	{
 		ereport(NOTICE,
 				(errmsg("pgmq queue `%s` does not exist", name)));
 		return false;
 	}
+	arel = queue_relation_oid(name, "a");
 
 	SPI_connect();
-	run_sql(psprintf("DROP TABLE pgmq.%s", quote_identifier(qtable)),
-			0, NULL, NULL, SPI_OK_UTILITY);
-	if (pgmq_relation_exists(atable))
-		run_sql(psprintf("DROP TABLE pgmq.%s", quote_identifier(atable)),
-				0, NULL, NULL, SPI_OK_UTILITY);
+	run_sql(psprintf("DROP TABLE %s", relation_sql_name(qrel)), 0, NULL, NULL, SPI_OK_UTILITY);
+	if (OidIsValid(arel))
+		run_sql(psprintf("DROP TABLE %s", relation_sql_name(arel)), 0, NULL, NULL, SPI_OK_UTILITY);
+
 	/*
 	 * Any spelling of the name drops the queue's tables, so it must drop its
 	 * meta row too (create refuses case twins, so this is that one row).
@@ -230,7 +291,9 @@ pgmq_c_drop_queue_deprecated(PG_FUNCTION_ARGS)
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 
 	ereport(WARNING,
-			(errmsg("drop_queue(queue_name, partitioned) is deprecated and will be removed in PGMQ v2.0. Use drop_queue(queue_name) instead")));
+			(errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
+			 errmsg("drop_queue(queue_name, partitioned) is deprecated"),
+			 errhint("Use drop_queue(queue_name) instead; this form will be removed in PGMQ v2.0.")));
 	(void) drop_queue(name);
 	PG_RETURN_BOOL(true);
 }
@@ -240,23 +303,31 @@ PG_FUNCTION_INFO_V1(pgmq_c_purge_queue);
 /*
  * pgmq.purge_queue(queue_name): how many messages there were, then an empty
  * queue table (TRUNCATE, as pgmq; the archive and msg_id sequence stay).
+ *
+ * The count is exactly what TRUNCATE removes, at any isolation level.  Once
+ * the table is locked no other transaction can be changing it, so a fresh
+ * snapshot sees every row there is, including rows committed after a
+ * REPEATABLE READ transaction took its snapshot (TRUNCATE removes those
+ * too; the transaction's own snapshot would not count them).
  */
 Datum
 pgmq_c_purge_queue(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
-	char	   *qtable;
+	QueueCacheEntry *entry = queue_cache_lookup(name);
+	const char *qtable = queue_cache_table(entry);
+	SPIPlanPtr	count_plan;
 	int64		count;
 	bool		isnull;
 
-	(void) queue_cache_lookup(name);
-	qtable = quote_qualified_identifier(PGMQ_SCHEMA, queue_table_name(name, "q"));
 	SPI_connect();
-	/* Lock first, so the count is of exactly what the TRUNCATE removes. */
 	run_sql(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qtable),
 			0, NULL, NULL, SPI_OK_UTILITY);
-	run_sql(psprintf("SELECT pg_catalog.count(*) FROM %s", qtable),
-			0, NULL, NULL, SPI_OK_SELECT);
+	count_plan = SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s", qtable), 0, NULL);
+	if (count_plan == NULL ||
+		SPI_execute_snapshot(count_plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the rows of %s", qtable);
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	run_sql(psprintf("TRUNCATE TABLE %s", qtable), 0, NULL, NULL, SPI_OK_UTILITY);
 	SPI_finish();
@@ -271,6 +342,9 @@ pgmq_c_detach_archive(PG_FUNCTION_ARGS)
 {
 	(void) queue_name_from_arg(fcinfo, 0);
 	ereport(WARNING,
-			(errmsg("detach_archive(queue_name) is deprecated and is a no-op. It will be removed in PGMQ v2.0. Archive tables are no longer member objects.")));
+			(errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
+			 errmsg("detach_archive(queue_name) is deprecated and does nothing"),
+			 errdetail("Archive tables are not members of the extension."),
+			 errhint("Remove the call; this function will be removed in PGMQ v2.0.")));
 	PG_RETURN_VOID();
 }

@@ -18,8 +18,12 @@
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 
+#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "utils/hsearch.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 
 #if PG_VERSION_NUM < 140000
 /* Before 14, string keys were the default; the flag did not exist. */
@@ -74,5 +78,32 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 
 #endif							/* PG_VERSION_NUM < 150000 */
+
+#if PG_VERSION_NUM < 140000
+/* Before 14 the caller said whether the current resource owner held it. */
+#define ReleaseCachedPlan(plan, owner) ReleaseCachedPlan((plan), (owner) != NULL)
+#endif
+
+/*
+ * The identity sequence of a column, or InvalidOid.  From 17 on,
+ * getIdentitySequence takes the relation (to find a partition's root); it
+ * reads only its form, so a relcache reference without a lock serves.
+ */
+static inline Oid
+identity_sequence(Oid relid, AttrNumber attnum)
+{
+#if PG_VERSION_NUM >= 170000
+	Relation	rel = RelationIdGetRelation(relid);
+	Oid			seq;
+
+	if (!RelationIsValid(rel))
+		return InvalidOid;
+	seq = getIdentitySequence(rel, attnum, true);
+	RelationClose(rel);
+	return seq;
+#else
+	return getIdentitySequence(relid, attnum, true);
+#endif
+}
 
 #endif							/* PGMQ_C_COMPAT_H */

@@ -25,18 +25,23 @@ pgmq_c_metrics(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
+	Oid			sequence = queue_cache_sequence(entry);
 	MemoryContext caller_context = CurrentMemoryContext;
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8];
+	Datum		sequence_arg = ObjectIdGetDatum(sequence);
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgmq_c: metrics must return a row type");
+		elog(ERROR, "metrics must return a row type");
 
 	SPI_connect();
-	if (queue_execute(entry, QPLAN_METRICS, NULL, NULL) != 1)
-		elog(ERROR, "pgmq_c: metrics query returned no row");
+	/* No identity sequence (altered by hand): total_messages is NULL. */
+	if (queue_execute(entry, QPLAN_METRICS, &sequence_arg, OidIsValid(sequence) ? " " : "n") != 1)
+		elog(ERROR, "metrics query returned no row");
+	result_check_columns(SPI_tuptable->tupdesc, tupdesc, 1, 6,
+						 "The queue's statistics no longer have the types of pgmq's metrics_result.");
 
 	values[0] = CStringGetTextDatum(name);
 	nulls[0] = false;

@@ -28,13 +28,6 @@
  */
 #define PGMQ_MAX_QUEUE_NAME_LEN 47
 
-/*
- * The longest name that can still name an existing queue: "q_" plus the
- * name fit in NAMEDATALEN - 1 bytes.  pgmq counts characters, so a queue it
- * created may have a multibyte name longer than 47 bytes.
- */
-#define PGMQ_MAX_LOOKUP_NAME_LEN (NAMEDATALEN - 3)
-
 /* queue_name.c: validating names and deriving table names */
 extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_name_check_chars(const char *name);
@@ -42,6 +35,20 @@ extern void queue_name_check_length(const char *name);
 extern char *queue_table_name(const char *name, const char *prefix);
 extern void queue_lock(const char *name);
 extern void queue_table_lock(const char *name);
+
+/* queue_catalog.c: a queue's relations, as the catalog has them */
+typedef struct QueueColumn
+{
+	const char *name;
+	Oid			type;
+	bool		identity;		/* must be an identity column */
+} QueueColumn;
+
+extern Oid	queue_relation_oid(const char *name, const char *prefix);
+extern Oid	queue_identity_sequence(Oid relid);
+extern bool queue_has_index_on(Oid relid, const char *column);
+extern void queue_check_adoptable(Oid relid, const char *what, const QueueColumn *layout,
+								  int ncolumns);
 
 /*
  * queue_cache.c: per-backend knowledge of each queue and the plans that
@@ -69,6 +76,8 @@ typedef struct QueueCacheEntry QueueCacheEntry;
 
 extern void queue_cache_init(void);
 extern QueueCacheEntry *queue_cache_lookup(const char *name);
+extern Oid	queue_cache_sequence(QueueCacheEntry *entry);
+extern const char *queue_cache_table(QueueCacheEntry *entry);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
 extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
 							const char *nulls);
@@ -86,11 +95,14 @@ extern Datum interval_from_seconds(int32 seconds);
 /* untyped.c: giving meaning to parameters that arrived untyped */
 extern bool untyped_is_integer(const char *value);
 extern bool untyped_is_array_or_object(const char *value);
+extern bool untyped_is_json_array(const char *value);
 extern Datum untyped_parse(const char *value, Oid typid);
 extern TimestampTz untyped_delay(const char *value, const char *argname);
 
 /* result.c: handing SPI results back as function results */
 extern void result_begin_set(FunctionCallInfo fcinfo, bool records);
+extern void result_check_columns(TupleDesc actual, TupleDesc declared, int first,
+								 int ncolumns, const char *detail);
 extern void result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
 extern void result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull);
 extern void result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);

@@ -11,11 +11,15 @@
  *
  * Two mechanisms keep the cache honest when another session drops,
  * recreates or alters a queue:
- *	- a relcache invalidation callback marks an entry stale when either of
- *	  its tables changes, so the next call looks the tables up again and
- *	  reports a dropped queue as missing;
+ *	- a relcache invalidation callback marks an entry stale when its queue
+ *	  table changes, so the next call looks the queue up again and reports a
+ *	  dropped queue as missing; a second hash, keyed by relation id, finds
+ *	  the entries of one table without walking them all;
  *	- the plans name their tables, so the plan cache re-analyses them
  *	  against whatever table has that name now.
+ *
+ * Only queues that exist get an entry: a stream of calls naming queues that
+ * do not exist leaves nothing behind.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,31 +28,52 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "lib/ilist.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+
+/*
+ * Longest name a cache key holds.  Longer names cannot name a queue: "q_"
+ * and the lowercased name fit in NAMEDATALEN - 1 bytes, and lowercasing
+ * shrinks a character to no less than a quarter of its bytes.
+ */
+#define QUEUE_KEY_LEN (NAMEDATALEN * MAX_MULTIBYTE_CHAR_LEN)
 
 struct QueueCacheEntry
 {
-	char		name[NAMEDATALEN];	/* hash key: the queue name as given */
-	bool		valid;			/* tables looked up since the last change */
+	char		name[QUEUE_KEY_LEN];	/* hash key: the queue name as given */
+	bool		valid;			/* looked up since the queue table changed */
 	Oid			queue_relid;
-	Oid			archive_relid;
+	Oid			sequence_relid; /* msg_id's identity sequence, if any */
+	dlist_node	relid_link;		/* in the QueueRelid list of queue_relid */
 	char	   *queue_table;	/* "pgmq.q_<name>", quoted, for SQL text */
 	char	   *archive_table;
-	char	   *sequence;
 	SPIPlanPtr	plans[QPLAN_COUNT];
 };
 
 /*
- * The statements behind each plan.  {queue} stands for the queue table,
- * {archive} for the archive and {sequence} for the queue's msg_id sequence.
- * Every function and operator is schema-qualified: plans are prepared under
- * the caller's search_path.
+ * The entries whose queue table is one relation.  Usually one; more when a
+ * session names one queue in different cases ('Orders', 'orders').
+ */
+typedef struct QueueRelid
+{
+	Oid			relid;			/* hash key */
+	dlist_head	entries;		/* of QueueCacheEntry.relid_link */
+} QueueRelid;
+
+/*
+ * The statements behind each plan.  {queue} stands for the queue table and
+ * {archive} for the archive.  The msg_id sequence is a parameter (its oid),
+ * never a name: it is found in the catalog, as its name may be anything.
+ * Every function, operator and type is schema-qualified: plans are prepared
+ * under the caller's search_path.
  */
 typedef struct PlanTemplate
 {
@@ -138,45 +163,98 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	},
 	[QPLAN_METRICS] = {
 		"SELECT pg_catalog.count(*),"
-		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(enqueued_at))::integer,"
-		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at))::integer,"
-		" (SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END FROM {sequence} s),"
+		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(enqueued_at))::pg_catalog.int4,"
+		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at))::pg_catalog.int4,"
+		" CASE WHEN $1 IS NOT NULL THEN"
+		" COALESCE(pg_catalog.pg_sequence_last_value($1), 0) END,"
 		" pg_catalog.now(),"
 		" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now())"
 		" FROM {queue}",
-		0, {InvalidOid}
+		1, {REGCLASSOID}
 	},
 };
 
-static HTAB *queue_cache = NULL;
+static HTAB *queue_cache = NULL;	/* QueueCacheEntry by name */
+static HTAB *queue_relids = NULL;	/* QueueRelid by relation id */
 static MemoryContext queue_cache_context = NULL;
 
 /* Some entry went stale since the last sweep (see queue_cache_sweep). */
 static bool queue_cache_has_stale = false;
 
 /*
- * Relcache invalidation: mark entries whose tables changed (relid), or all
- * of them (InvalidOid: the whole relcache was reset).  Only flags are set
- * here; the catalog is consulted later, outside the callback.
+ * Relcache invalidations seen, of any relation.  A lookup that reads the
+ * catalog may itself process invalidations; it compares this before and
+ * after, and looks again if any came in, so none is lost.
+ */
+static uint64 queue_cache_invalidations = 0;
+
+static void
+queue_cache_mark_stale(QueueCacheEntry *entry)
+{
+	entry->valid = false;
+	queue_cache_has_stale = true;
+}
+
+/*
+ * Relcache invalidation: mark the entries whose queue table changed
+ * (relid), or all of them (InvalidOid: the whole relcache was reset).
+ * Only flags are set here; the catalog is consulted later, outside the
+ * callback.
  */
 static void
 queue_cache_invalidate(Datum arg, Oid relid)
 {
-	HASH_SEQ_STATUS status;
-	QueueCacheEntry *entry;
-
+	queue_cache_invalidations++;
 	if (queue_cache == NULL)
 		return;
-	hash_seq_init(&status, queue_cache);
-	while ((entry = hash_seq_search(&status)) != NULL)
+	if (OidIsValid(relid))
 	{
-		if (!OidIsValid(relid) || entry->queue_relid == relid ||
-			entry->archive_relid == relid)
-		{
-			entry->valid = false;
-			queue_cache_has_stale = true;
-		}
+		QueueRelid *rel = hash_search(queue_relids, &relid, HASH_FIND, NULL);
+		dlist_iter	iter;
+
+		if (rel == NULL)
+			return;
+		dlist_foreach(iter, &rel->entries)
+			queue_cache_mark_stale(dlist_container(QueueCacheEntry, relid_link, iter.cur));
 	}
+	else
+	{
+		HASH_SEQ_STATUS status;
+		QueueCacheEntry *entry;
+
+		hash_seq_init(&status, queue_cache);
+		while ((entry = hash_seq_search(&status)) != NULL)
+			queue_cache_mark_stale(entry);
+	}
+}
+
+/* Take the entry out of its relation's list (it has one once looked up). */
+static void
+queue_cache_unlink_relid(QueueCacheEntry *entry)
+{
+	QueueRelid *rel;
+
+	if (!OidIsValid(entry->queue_relid))
+		return;
+	dlist_delete(&entry->relid_link);
+	rel = hash_search(queue_relids, &entry->queue_relid, HASH_FIND, NULL);
+	Assert(rel != NULL);
+	if (rel != NULL && dlist_is_empty(&rel->entries))
+		hash_search(queue_relids, &entry->queue_relid, HASH_REMOVE, NULL);
+	entry->queue_relid = InvalidOid;
+}
+
+static void
+queue_cache_link_relid(QueueCacheEntry *entry, Oid relid)
+{
+	QueueRelid *rel;
+	bool		found;
+
+	rel = hash_search(queue_relids, &relid, HASH_ENTER, &found);
+	if (!found)
+		dlist_init(&rel->entries);
+	dlist_push_tail(&rel->entries, &entry->relid_link);
+	entry->queue_relid = relid;
 }
 
 static void
@@ -187,12 +265,9 @@ queue_cache_free_entry(QueueCacheEntry *entry)
 		if (entry->plans[i] != NULL)
 			SPI_freeplan(entry->plans[i]);
 	}
-	if (entry->sequence != NULL)
-	{
-		pfree(entry->queue_table);
-		pfree(entry->archive_table);
-		pfree(entry->sequence);
-	}
+	pfree(entry->queue_table);
+	pfree(entry->archive_table);
+	queue_cache_unlink_relid(entry);
 	hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
 }
 
@@ -201,25 +276,21 @@ queue_cache_free_entry(QueueCacheEntry *entry)
  * so a backend that touches many short-lived queues does not keep their
  * plans forever.  Not earlier: while a statement runs, an entry's plans may
  * be executing further up the stack.  PRE_COMMIT comes after portals are
- * closed and while the catalog can still be read; nothing here can fail.
+ * closed and while the catalog can still be read.
  */
 static void
 queue_cache_sweep(XactEvent event, void *arg)
 {
 	HASH_SEQ_STATUS status;
 	QueueCacheEntry *entry;
-	Oid			nsp;
 
 	if (event != XACT_EVENT_PRE_COMMIT || !queue_cache_has_stale)
 		return;
-	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
 	hash_seq_init(&status, queue_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
 	{
 		/* Removing the element just returned is allowed during a scan. */
-		if (!entry->valid &&
-			(!OidIsValid(nsp) ||
-			 !OidIsValid(get_relname_relid(queue_table_name(entry->name, "q"), nsp))))
+		if (!entry->valid && !OidIsValid(queue_relation_oid(entry->name, "q")))
 			queue_cache_free_entry(entry);
 	}
 	queue_cache_has_stale = false;
@@ -236,11 +307,15 @@ queue_cache_init(void)
 												"pgmq_c queue cache",
 												ALLOCSET_DEFAULT_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = NAMEDATALEN;
+	ctl.keysize = QUEUE_KEY_LEN;
 	ctl.entrysize = sizeof(QueueCacheEntry);
 	ctl.hcxt = queue_cache_context;
 	queue_cache = hash_create("pgmq_c queues", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(QueueRelid);
+	queue_relids = hash_create("pgmq_c queues by relation", 64, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(queue_cache_invalidate, (Datum) 0);
 	RegisterXactCallback(queue_cache_sweep, NULL);
 }
@@ -263,67 +338,74 @@ report_missing_queue(const char *name)
 }
 
 /*
- * The cache entry of queue `name` (as given by the caller), its tables
- * checked since their last change.  A queue that does not exist is an
- * error naming the missing table, as in pgmq.
+ * The cache entry of queue `name` (as given by the caller), looked up in
+ * the catalog since its queue table last changed.  A queue that does not
+ * exist is an error naming the missing table, as in pgmq.
  */
 QueueCacheEntry *
 queue_cache_lookup(const char *name)
 {
-	QueueCacheEntry *entry;
-	bool		found;
-	Oid			nsp;
-	char	   *qtable;
-
-	/*
-	 * A longer name cannot belong to a queue ("q_" and the name must fit in
-	 * NAMEDATALEN - 1 bytes), and would not fit the key.  Names up to that
-	 * length exist: pgmq limits names by characters, not bytes.
-	 */
-	if (strlen(name) > PGMQ_MAX_LOOKUP_NAME_LEN)
-		report_missing_queue(name);
+	QueueCacheEntry *entry = NULL;
+	Oid			relid;
+	Oid			sequence;
+	uint64		seen;
 
 	queue_cache_init();
-	entry = hash_search(queue_cache, name, HASH_ENTER, &found);
-	if (!found)
-	{
-		entry->valid = false;
-		entry->queue_relid = entry->archive_relid = InvalidOid;
-		entry->queue_table = entry->archive_table = entry->sequence = NULL;
-		memset(entry->plans, 0, sizeof(entry->plans));
-	}
-	if (entry->valid)
+	if (strlen(name) < QUEUE_KEY_LEN)
+		entry = hash_search(queue_cache, name, HASH_FIND, NULL);
+	if (entry != NULL && entry->valid)
 		return entry;
 
 	/*
 	 * The entry (and its plans) may be in use further up the stack, e.g. by
 	 * a trigger on a queue table that calls pgmq again: never free them
-	 * here.  A missing queue leaves the entry invalid; its plans stay valid
-	 * objects that the plan cache re-resolves by name when next used, until
-	 * queue_cache_sweep frees them at commit.
+	 * here.  A stale entry whose queue is gone stays; its plans remain
+	 * valid objects, re-resolved by name if used, until queue_cache_sweep
+	 * frees them at commit.
 	 */
-	qtable = queue_table_name(name, "q");
-	nsp = get_namespace_oid(PGMQ_SCHEMA, true);
-	entry->queue_relid = OidIsValid(nsp) ? get_relname_relid(qtable, nsp) : InvalidOid;
-	if (!OidIsValid(entry->queue_relid))
+	do
 	{
-		queue_cache_has_stale = true;
-		report_missing_queue(name);
-	}
-	entry->archive_relid = get_relname_relid(queue_table_name(name, "a"), nsp);
-	if (entry->sequence == NULL)
-	{
-		/* All three or none, so an error midway leaves nothing half set. */
-		char	   *queue_table = qualified_name(qtable);
-		char	   *archive_table = qualified_name(queue_table_name(name, "a"));
-		char	   *sequence = qualified_name(psprintf("%s_msg_id_seq", qtable));
+		seen = queue_cache_invalidations;
+		relid = strlen(name) < QUEUE_KEY_LEN ? queue_relation_oid(name, "q") : InvalidOid;
+		if (!OidIsValid(relid))
+			report_missing_queue(name);
+		sequence = queue_identity_sequence(relid);
+	} while (seen != queue_cache_invalidations);
 
+	if (entry == NULL)
+	{
+		/* Both names first, so an error midway leaves no entry behind. */
+		char	   *queue_table = qualified_name(queue_table_name(name, "q"));
+		char	   *archive_table = qualified_name(queue_table_name(name, "a"));
+
+		entry = hash_search(queue_cache, name, HASH_ENTER, NULL);
+		entry->queue_relid = InvalidOid;
 		entry->queue_table = queue_table;
 		entry->archive_table = archive_table;
-		entry->sequence = sequence;
+		memset(entry->plans, 0, sizeof(entry->plans));
 	}
+	if (entry->queue_relid != relid)
+	{
+		queue_cache_unlink_relid(entry);
+		queue_cache_link_relid(entry, relid);
+	}
+	entry->sequence_relid = sequence;
 	entry->valid = true;
 	return entry;
+}
+
+/* The identity sequence behind the queue's msg_id (metrics needs it). */
+Oid
+queue_cache_sequence(QueueCacheEntry *entry)
+{
+	return entry->sequence_relid;
+}
+
+/* The queue table's schema-qualified, quoted name, for SQL text. */
+const char *
+queue_cache_table(QueueCacheEntry *entry)
+{
+	return entry->queue_table;
 }
 
 /* The template's SQL with the queue's quoted table names put in. */
@@ -345,11 +427,6 @@ expand_template(const char *tmpl, QueueCacheEntry *entry)
 		{
 			appendStringInfoString(&buf, entry->archive_table);
 			p += 9;
-		}
-		else if (strncmp(p, "{sequence}", 10) == 0)
-		{
-			appendStringInfoString(&buf, entry->sequence);
-			p += 10;
 		}
 		else
 			appendStringInfoChar(&buf, *p++);
@@ -381,17 +458,18 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 	plan = SPI_prepare_cursor(sql, tmpl->nargs, (Oid *) tmpl->argtypes,
 							  CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
-		elog(ERROR, "pgmq_c: SPI_prepare failed for \"%s\": %s",
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql, SPI_result_code_string(SPI_result));
 	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "pgmq_c: SPI_keepplan failed");
+		elog(ERROR, "SPI_keepplan failed");
 	entry->plans[which] = plan;
 	pfree(sql);
 	return plan;
 }
 
 /*
- * Execute the queue's plan `which` (prepared on first use).
+ * Make sure the plan's generic plan exists and is current, planning it now
+ * with enable_seqscan off if it is not.
  *
  * A generic plan is built from the statistics of the moment and then kept.
  * A drained queue that autovacuum has vacuumed looks empty (relpages and
@@ -399,24 +477,37 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
  * that plan would scan the whole queue on every call once a burst of
  * messages arrives, until the next ANALYZE.  (pgmq, planning every call,
  * sees the table's current size.)  Statements that find rows by msg_id are
- * therefore planned, whenever the plan cache (re)builds them, with
- * enable_seqscan off, as a function's SET clause would: the primary key
- * gives them their rows in msg_id order at any size.
+ * therefore planned without sequential scans: the primary key gives them
+ * their rows in msg_id order at any size.
+ *
+ * The setting holds only while planning.  Fetching the plan here also takes
+ * the executor's locks, which is when pending invalidations are processed,
+ * so the execution that follows finds it valid and does not plan again.
+ * The statement then runs, and fires the user's triggers, under the
+ * session's own settings.
  */
+static void
+queue_plan_without_seqscan(SPIPlanPtr plan)
+{
+	int			nestlevel = NewGUCNestLevel();
+	CachedPlan *cplan;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	cplan = SPI_plan_get_cached_plan(plan);
+	AtEOXact_GUC(true, nestlevel);
+	if (cplan == NULL)
+		elog(ERROR, "SPI_plan_get_cached_plan failed");
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+}
+
+/* Execute the queue's plan `which` (prepared on first use). */
 uint64
 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
 {
 	SPIPlanPtr	plan = queue_cache_plan(entry, which);
-	int			nestlevel;
-	uint64		n;
 
-	if (!plan_templates[which].by_index)
-		return result_execute(plan, values, nulls);
-
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	n = result_execute(plan, values, nulls);
-	AtEOXact_GUC(true, nestlevel);
-	return n;
+	if (plan_templates[which].by_index)
+		queue_plan_without_seqscan(plan);
+	return result_execute(plan, values, nulls);
 }

@@ -13,6 +13,7 @@
 #include "pgmq_c.h"
 
 #include "catalog/pg_collation.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/formatting.h"
@@ -36,7 +37,11 @@ queue_name_from_arg(FunctionCallInfo fcinfo, int argno)
 	return name;
 }
 
-/* Reject what pgmq rejects, with pgmq's message, plus the empty name. */
+/*
+ * Reject what pgmq rejects, with pgmq's message, plus the empty name and
+ * control characters (a tab or newline in a table name is a trap in every
+ * log line, script and psql listing that shows it).
+ */
 void
 queue_name_check_chars(const char *name)
 {
@@ -49,26 +54,41 @@ queue_name_check_chars(const char *name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue name contains invalid characters: $, ;, --, or \\'")));
+	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("queue name contains a control character"),
+					 errdetail("Byte %d is 0x%02x.", (int) (p - (const unsigned char *) name) + 1, *p)));
+	}
 }
 
 /*
- * pgmq counts characters; we count bytes, of the name as given (it names
- * the archive index) and of its lowercase form (which names the tables and
- * sequence, and can be longer: lower('Ⱥ') takes 3 bytes to its 2).  A
- * longer name in a multibyte encoding would be silently truncated to 63
- * bytes in a derived name and could collide with another queue's.
+ * pgmq counts characters; we also count bytes, of the name as given (it
+ * names the archive index) and of its lowercase form (which names the
+ * tables, and can be longer: lower('Ⱥ') takes 3 bytes to its 2).  A longer
+ * name in a multibyte encoding would be silently truncated to 63 bytes in a
+ * derived name and could collide with another queue's.  Over 47 characters
+ * the message is pgmq's; within 47 characters but over 47 bytes it says
+ * bytes.
  */
 void
 queue_name_check_length(const char *name)
 {
 	int			nbytes = Max(strlen(name), strlen(queue_table_name(name, "q")) - 2);
 
-	if (nbytes > PGMQ_MAX_QUEUE_NAME_LEN)
+	if (pg_mbstrlen(name) > PGMQ_MAX_QUEUE_NAME_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("queue name is too long, maximum length is %d characters",
+						PGMQ_MAX_QUEUE_NAME_LEN)));
+	if (nbytes > PGMQ_MAX_QUEUE_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("queue name is too long, maximum length is %d bytes",
 						PGMQ_MAX_QUEUE_NAME_LEN),
-				 errdetail("The name takes %d bytes; derived table and index names must fit in %d bytes.",
+				 errdetail("The name, as given or lowercased, takes %d bytes; derived table and index names must fit in %d bytes.",
 						   nbytes, NAMEDATALEN - 1)));
 }
 

@@ -32,27 +32,29 @@ result_execute(SPIPlanPtr plan, Datum *values, const char *nulls)
 	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
 
 	if (rc < 0)
-		elog(ERROR, "pgmq_c: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
 /*
- * The rows of a queue table are copied into the result as they are, which
- * is only sound while the table's columns still have the types of the
- * declared result.  Someone may have altered the table; say so instead.
+ * Columns of a query result are copied into a function result as they are,
+ * which is only sound while they have the declared types: the query must
+ * have `ncolumns` columns, of the types `declared` has from column `first`
+ * on.  Someone may have altered a queue table; say so instead.
  */
-static void
-check_result_columns(TupleDesc actual, TupleDesc declared)
+void
+result_check_columns(TupleDesc actual, TupleDesc declared, int first, int ncolumns,
+					 const char *detail)
 {
-	bool		match = actual->natts == declared->natts;
+	bool		match = actual->natts == ncolumns && first + ncolumns <= declared->natts;
 
-	for (int i = 0; match && i < declared->natts; i++)
-		match = TupleDescAttr(actual, i)->atttypid == TupleDescAttr(declared, i)->atttypid;
+	for (int i = 0; match && i < ncolumns; i++)
+		match = TupleDescAttr(actual, i)->atttypid == TupleDescAttr(declared, first + i)->atttypid;
 	if (!match)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("structure of query does not match function result type"),
-				 errdetail("The queue table's columns no longer have the types of pgmq's message_record."),
+				 errdetail_internal("%s", detail),
 				 errhint("Restore the queue table's layout, or recreate the queue.")));
 }
 
@@ -62,7 +64,8 @@ result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntupl
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
-	check_result_columns(tuptable->tupdesc, rsinfo->setDesc);
+	result_check_columns(tuptable->tupdesc, rsinfo->setDesc, 0, rsinfo->setDesc->natts,
+						 "The queue table's columns no longer have the types of pgmq's message_record.");
 	for (uint64 i = 0; i < ntuples; i++)
 		tuplestore_puttuple(rsinfo->setResult, tuptable->vals[i]);
 }

@@ -272,6 +272,15 @@ send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 	{
 		char	   *third = arg_cstring_or_null(fcinfo, 2);
 
+		if (third != NULL && untyped_is_json_array(third))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the third argument of %s is a JSON array, which is neither headers nor a delay",
+							batch ? "send_batch" : "send"),
+					 errdetail("With three untyped arguments the third is headers when it is %s, a delay in seconds when it is an integer, and a time to become visible when it is a timestamp.",
+							   batch ? "an array of JSON objects ('{...}')" : "a JSON object"),
+					 batch ? errhint("Pass the headers as a Postgres array ('{\"{...}\", ...}'), or cast the argument to jsonb[].")
+					 : errhint("To send headers, pass a JSON object; to send an array as the message, cast the arguments (msg::jsonb, headers::jsonb).")));
 		if (third != NULL && untyped_is_array_or_object(third))
 		{
 			headers = untyped_parse(third, json_type);

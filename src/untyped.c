@@ -49,6 +49,13 @@ untyped_is_array_or_object(const char *value)
 	return *skip_spaces(value) == '{';
 }
 
+/* Starts with '[': a JSON array. */
+bool
+untyped_is_json_array(const char *value)
+{
+	return *skip_spaces(value) == '[';
+}
+
 /* The value read by the input function of typid; its errors are the type's. */
 Datum
 untyped_parse(const char *value, Oid typid)
@@ -60,6 +67,36 @@ untyped_parse(const char *value, Oid typid)
 	return OidInputFunctionCall(typinput, (char *) value, typioparam, -1);
 }
 
+/*
+ * A number that is not an integer: digits with a decimal point or an
+ * exponent.  (The timestamp parser would read "1.5" as a malformed date.)
+ */
+static bool
+untyped_is_fractional(const char *value)
+{
+	const char *p = skip_spaces(value);
+	bool		digits = false;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	while (isdigit((unsigned char) *p))
+		p++, digits = true;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char) *p); p++)
+			digits = true;
+	if (digits && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	return digits && *skip_spaces(p) == '\0';
+}
+
 /* A delay given either as seconds from now or as a timestamp. */
 TimestampTz
 untyped_delay(const char *value, const char *argname)
@@ -68,6 +105,12 @@ untyped_delay(const char *value, const char *argname)
 
 	if (untyped_is_integer(value))
 		return vt_after_seconds(DatumGetInt32(untyped_parse(value, INT4OID)), argname);
+	if (untyped_is_fractional(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a whole number of seconds or a timestamp", argname),
+				 errdetail("\"%s\" is a fractional number.", value),
+				 errhint("Round it to whole seconds, or give the time to become visible as a timestamp.")));
 	ts = DatumGetTimestampTz(untyped_parse(value, TIMESTAMPTZOID));
 	check_finite_timestamp(ts, argname);
 	return ts;
