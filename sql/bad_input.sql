@@ -274,7 +274,9 @@ SELECT * FROM unchanged;
 
 --
 -- Garbage where the untyped overloads expect an id, a number, a timestamp
--- or JSON: the type's own input error.
+-- or JSON: the type's own input error, or 22023 saying what the value could
+-- have meant where the type's error would mislead (a fractional delay is
+-- not a malformed timestamp; a JSON array is neither headers nor a delay).
 --
 SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.delete('bad_q', 'abc')$$),
@@ -296,6 +298,11 @@ SELECT stmt, public.err(stmt) AS result FROM (VALUES
     ($$SELECT pgmq.send('bad_q', '{}', '{bad json')$$),
     ($$SELECT pgmq.send('bad_q', '{}', 'soon')$$),
     ($$SELECT pgmq.send('bad_q', '{}', '1e3')$$),
+    ($$SELECT pgmq.send('bad_q', '{}', '1.5')$$),
+    ($$SELECT pgmq.send('bad_q', '{}', '[{"h": 1}]')$$),
+    ($$SELECT pgmq.send('bad_q', '{}'::jsonb, '[1, 2]')$$),
+    ($$SELECT pgmq.send_batch('bad_q', '{"{}"}', '[{"h": 1}]')$$),
+    ($$SELECT pgmq.send_batch('bad_q', '{"{}"}', '-0.5')$$),
     ($$SELECT pgmq.send('bad_q', '{}', 'not json', '1')$$),
     ($$SELECT pgmq.send('bad_q', '{}', '{}', 'later')$$),
     ($$SELECT pgmq.send_batch('bad_q', 'not an array', '1')$$),
@@ -317,6 +324,12 @@ SELECT * FROM pgmq.set_vt('bad_q', 1, -30);
 SELECT * FROM pgmq.send('bad_q', '{}', '{}'::jsonb, -5);
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgmq.send_batch('bad_q', ARRAY['{"x": 1}', '{"x": 2}']::jsonb[], ARRAY['{}']::jsonb[]);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgmq.send('bad_q', '{}', '1.5');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgmq.send('bad_q', '{}', '["a", "b"]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgmq.send_batch('bad_q', '{"{}"}', '[{"h": 1}]');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgmq.send(NULL, '{}');
 \echo :LAST_ERROR_SQLSTATE

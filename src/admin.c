@@ -185,6 +185,7 @@ create_queue(const char *name, bool unlogged)
 {
 	Oid			argtypes[2] = {TEXTOID, BOOLOID};
 	Datum		values[2] = {CStringGetTextDatum(name), BoolGetDatum(unlogged)};
+	bool		registered;
 	Oid			qrel;
 	Oid			arel;
 
@@ -194,9 +195,10 @@ create_queue(const char *name, bool unlogged)
 
 	SPI_connect();
 	check_no_case_twin(name);
+	registered = queue_registered(name);
 	qrel = queue_relation_oid(name, "q");
 	arel = queue_relation_oid(name, "a");
-	if (!queue_registered(name) || !OidIsValid(qrel) || !OidIsValid(arel))
+	if (!registered || !OidIsValid(qrel) || !OidIsValid(arel))
 	{
 		qrel = queue_table(name, "q", "queue table", queue_table_ddl, queue_table_layout,
 						   lengthof(queue_table_layout), unlogged);
@@ -211,9 +213,10 @@ create_queue(const char *name, bool unlogged)
 	 * check_no_case_twin could not see (committed after a REPEATABLE READ
 	 * snapshot) violates meta's unique index on lower(queue_name) instead.
 	 */
-	run_sql("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)"
-			" VALUES ($1, false, $2) ON CONFLICT (queue_name) DO NOTHING",
-			2, argtypes, values, SPI_OK_INSERT);
+	if (!registered)
+		run_sql("INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)"
+				" VALUES ($1, false, $2) ON CONFLICT (queue_name) DO NOTHING",
+				2, argtypes, values, SPI_OK_INSERT);
 	SPI_finish();
 }
 

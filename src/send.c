@@ -279,8 +279,8 @@ send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 							batch ? "send_batch" : "send"),
 					 errdetail("With three untyped arguments the third is headers when it is %s, a delay in seconds when it is an integer, and a time to become visible when it is a timestamp.",
 							   batch ? "an array of JSON objects ('{...}')" : "a JSON object"),
-					 batch ? errhint("Pass the headers as a Postgres array ('{\"{...}\", ...}'), or cast the argument to jsonb[].")
-					 : errhint("To send headers, pass a JSON object; to send an array as the message, cast the arguments (msg::jsonb, headers::jsonb).")));
+					 batch ? errhint("Pass the headers as an array literal of JSON objects ('{\"{...}\", ...}'), or cast the argument to say what it is (::jsonb[] for headers, ::integer for a delay).")
+					 : errhint("Pass the headers as a JSON object, or cast the argument to say what it is (::jsonb for headers, ::integer for a delay).")));
 		if (third != NULL && untyped_is_array_or_object(third))
 		{
 			headers = untyped_parse(third, json_type);
