@@ -86,30 +86,40 @@ ROLLBACK;
 --
 -- read_with_poll
 --
+-- How long it takes is the behaviour under test here (at once when there is
+-- a message, at the deadline when there is none), so these checks look at
+-- the clock.  Each bound sits far from what a correct call takes and close
+-- only to what a broken one would take: a call that must return at once
+-- gets a 60 second deadline and must be done within 30; one that runs with
+-- the 5 second default, or must give up after 0 or 1 second, must be done
+-- within 4, before that default deadline.  Only a machine stalled for
+-- seconds fails them, not a slow one.
 SELECT pgmq.purge_queue('r_q');
 SELECT * FROM pgmq.send_batch('r_q', ARRAY['{"p": 1}', '{"p": 2}', '{"p": 3}']::jsonb[]);
 -- messages are there: it returns at once, with at most qty of them
 SELECT count(*) AS got, array_agg(msg_id ORDER BY msg_id) AS ids, bool_and(read_ct = 1) AS read_once,
-       clock_timestamp() - statement_timestamp() < interval '2 seconds' AS returned_at_once
-FROM pgmq.read_with_poll('r_q', 30, 2, 5, 100);
-SELECT count(*) AS got, clock_timestamp() - statement_timestamp() < interval '2 seconds' AS returned_at_once
+       clock_timestamp() - statement_timestamp() < interval '30 seconds' AS returned_at_once
+FROM pgmq.read_with_poll('r_q', 30, 2, 60, 100);
+-- the defaults (max_poll_seconds 5, poll_interval_ms 100): the rest, at once
+SELECT count(*) AS got, clock_timestamp() - statement_timestamp() < interval '4 seconds' AS returned_at_once
 FROM pgmq.read_with_poll('r_q', 30, 10);
 -- nothing visible: it waits max_poll_seconds, then returns no rows
 SELECT count(*) AS got,
        clock_timestamp() - statement_timestamp() >= interval '1 second' AS waited,
        clock_timestamp() - statement_timestamp() < interval '4 seconds' AS not_too_long
 FROM pgmq.read_with_poll('r_q', 30, 1, 1, 50);
--- max_poll_seconds = 0 still makes one attempt
+-- max_poll_seconds = 0 still makes one attempt, and does not wait
 SELECT count(*) AS got,
-       clock_timestamp() - statement_timestamp() < interval '1 second' AS returned_at_once
+       clock_timestamp() - statement_timestamp() < interval '4 seconds' AS returned_at_once
 FROM pgmq.read_with_poll('r_q', 30, 1, 0, 100);
 SELECT * FROM pgmq.send('r_q', '{"p": 4}');
 SELECT msg_id, read_ct, message FROM pgmq.read_with_poll('r_q', 30, 1, 0, 100);
--- a message that becomes visible while it waits is returned then
+-- a message that becomes visible while it waits is returned then (after
+-- its 1 second delay, long before the 60 second deadline)
 SELECT * FROM pgmq.send('r_q', '{"p": 5}', 1);
 SELECT msg_id, message,
-       clock_timestamp() - statement_timestamp() < interval '4 seconds' AS before_the_deadline
-FROM pgmq.read_with_poll('r_q', 30, 5, 5, 50);
+       clock_timestamp() - statement_timestamp() < interval '30 seconds' AS before_the_deadline
+FROM pgmq.read_with_poll('r_q', 30, 5, 60, 50);
 -- the conditional: a non-matching message does not end the wait
 SELECT * FROM pgmq.send_batch('r_q', ARRAY['{"kind": "other"}', '{"kind": "wanted"}']::jsonb[]);
 SELECT msg_id, message FROM pgmq.read_with_poll('r_q', 30, 5, 1, 50, '{"kind": "wanted"}');
