@@ -45,6 +45,9 @@ SELECT pgmq.create('refund');
 SELECT to_regclass('pgmq.a_pay') AS a_pay, to_regclass('pgmq.q_refund') AS q_refund,
        (SELECT count(*) FROM pgmq.meta WHERE queue_name IN ('pay', 'refund')) AS registered,
        (SELECT count(*) FROM public.planted_ran) AS trigger_ran;
+-- A copy the caller owns, with the right layout (say, restored from a dump
+-- before pgmq.meta was), is taken over and works; see below.
+CREATE TABLE pgmq.q_restored (LIKE pgmq.q_pay INCLUDING ALL);
 DROP TABLE pgmq.q_pay, pgmq.a_refund;
 DROP FUNCTION public.planted();
 
@@ -63,16 +66,7 @@ SELECT pgmq.create('seqq');
 \echo :LAST_ERROR_SQLSTATE
 DROP SEQUENCE pgmq.q_seqq;
 
--- A queue table the caller owns with the right layout (say, restored from
--- a dump before pgmq.meta was) is taken over and works.
-CREATE TABLE pgmq.q_restored (
-    msg_id bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
-    read_ct integer NOT NULL DEFAULT 0,
-    enqueued_at timestamptz NOT NULL DEFAULT now(),
-    last_read_at timestamptz,
-    vt timestamptz NOT NULL,
-    message jsonb,
-    headers jsonb);
+-- The copy of q_pay made above, owned by the caller.
 INSERT INTO pgmq.q_restored (vt, message) VALUES (now(), '{"kept": true}');
 SELECT pgmq.create('restored');
 SELECT msg_id, message FROM pgmq.read('restored', 30, 5);

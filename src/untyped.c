@@ -27,19 +27,26 @@ skip_spaces(const char *p)
 	return p;
 }
 
+/* Past an optional sign and a run of digits; *digits says if there were any. */
+static const char *
+skip_signed_digits(const char *p, bool *digits)
+{
+	if (*p == '+' || *p == '-')
+		p++;
+	*digits = isdigit((unsigned char) *p);
+	while (isdigit((unsigned char) *p))
+		p++;
+	return p;
+}
+
 /* An optionally signed run of digits: a count of seconds, or an id. */
 bool
 untyped_is_integer(const char *value)
 {
-	const char *p = skip_spaces(value);
+	bool		digits;
+	const char *p = skip_signed_digits(skip_spaces(value), &digits);
 
-	if (*p == '+' || *p == '-')
-		p++;
-	if (!isdigit((unsigned char) *p))
-		return false;
-	while (isdigit((unsigned char) *p))
-		p++;
-	return *skip_spaces(p) == '\0';
+	return digits && *skip_spaces(p) == '\0';
 }
 
 /* Starts with '{': an array literal, or (for jsonb) an object. */
@@ -68,33 +75,28 @@ untyped_parse(const char *value, Oid typid)
 }
 
 /*
- * A number that is not an integer: digits with a decimal point or an
- * exponent.  (The timestamp parser would read "1.5" as a malformed date.)
+ * A decimal number: digits, maybe a decimal point and an exponent.  (The
+ * timestamp parser would read "1.5" as a malformed date.)
  */
 static bool
-untyped_is_fractional(const char *value)
+untyped_is_number(const char *value)
 {
-	const char *p = skip_spaces(value);
-	bool		digits = false;
+	bool		digits;
+	bool		fraction = false;
+	const char *p = skip_signed_digits(skip_spaces(value), &digits);
 
-	if (*p == '+' || *p == '-')
-		p++;
-	while (isdigit((unsigned char) *p))
-		p++, digits = true;
 	if (*p == '.')
 		for (p++; isdigit((unsigned char) *p); p++)
-			digits = true;
-	if (digits && (*p == 'e' || *p == 'E'))
+			fraction = true;
+	if (!digits && !fraction)
+		return false;
+	if (*p == 'e' || *p == 'E')
 	{
-		p++;
-		if (*p == '+' || *p == '-')
-			p++;
-		if (!isdigit((unsigned char) *p))
+		p = skip_signed_digits(p + 1, &digits);
+		if (!digits)
 			return false;
-		while (isdigit((unsigned char) *p))
-			p++;
 	}
-	return digits && *skip_spaces(p) == '\0';
+	return *skip_spaces(p) == '\0';
 }
 
 /* A delay given either as seconds from now or as a timestamp. */
@@ -105,7 +107,7 @@ untyped_delay(const char *value, const char *argname)
 
 	if (untyped_is_integer(value))
 		return vt_after_seconds(DatumGetInt32(untyped_parse(value, INT4OID)), argname);
-	if (untyped_is_fractional(value))
+	if (untyped_is_number(value))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a whole number of seconds or a timestamp", argname),
