@@ -30,8 +30,11 @@ run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
 static char *
 relation_sql_name(Oid relid)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
 }
 
 /*
