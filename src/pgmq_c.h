@@ -82,6 +82,29 @@ extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
 extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
 							const char *nulls);
 
+/*
+ * maintenance.c: one maintenance pass (dead-letter moves, retention, archive
+ * retention, partition upkeep), shared by pgmq.run_maintenance() and the
+ * background worker.  Each queue is served in its own subtransaction.
+ */
+typedef struct MaintenanceCounts
+{
+	int64		moved;			/* dead letters moved out of the queue */
+	int64		expired;		/* messages removed by `retention` */
+	int64		archive_deleted;	/* archive rows removed by `archive_retention` */
+	int64		partitions_created;
+	int64		partitions_dropped;
+} MaintenanceCounts;
+
+/* Called once per queue served, with its counts, or its error message. */
+typedef void (*MaintenanceDone) (const char *queue_name, const MaintenanceCounts *counts,
+								 const char *error, void *arg);
+
+extern void maintenance_run(const char *only_queue, MaintenanceDone done, void *arg);
+
+/* partitions.c: native partitioned queues */
+extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);
+
 /* args.c: checking and converting arguments shared by several functions */
 extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);
 extern void check_finite_timestamp(TimestampTz ts, const char *argname);
