@@ -19,3 +19,47 @@ AS $$
          LATERAL @extschema@.metrics(q.queue_name::pg_catalog.text) m
     ORDER BY q.queue_name
 $$;
+
+------------------------------------------------------------------------------
+-- Queue policies and the maintenance pass (dead letters, retention)
+------------------------------------------------------------------------------
+
+-- One row per queue that has a policy; set with set_queue_policy().  A
+-- queue's policy goes with the queue; a queue that is another's dead-letter
+-- queue cannot be dropped while that policy names it.
+CREATE TABLE @extschema@.queue_policy (
+    queue_name varchar PRIMARY KEY
+        REFERENCES @extschema@.meta (queue_name) ON DELETE CASCADE,
+    max_receives integer CHECK (max_receives OPERATOR(pg_catalog.>=) 1),
+    dead_letter_queue varchar REFERENCES @extschema@.meta (queue_name),
+    retention interval,
+    archive_retention interval,
+    dedup_window interval,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.queue_policy', '');
+
+CREATE VIEW @extschema@.queue_policies AS
+    SELECT queue_name, max_receives, dead_letter_queue, retention, archive_retention,
+           dedup_window, updated_at
+    FROM @extschema@.queue_policy;
+
+CREATE FUNCTION @extschema@.set_queue_policy(
+    queue_name text,
+    max_receives integer DEFAULT NULL,
+    dead_letter_queue text DEFAULT NULL,
+    retention interval DEFAULT NULL,
+    archive_retention interval DEFAULT NULL,
+    dedup_window interval DEFAULT NULL
+)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_set_queue_policy'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.run_maintenance(queue_name text DEFAULT NULL)
+RETURNS TABLE (queue_name text, moved bigint, expired bigint, archive_deleted bigint,
+               partitions_created bigint, partitions_dropped bigint, error text)
+AS 'MODULE_PATHNAME', 'pgmq_c_run_maintenance'
+LANGUAGE C VOLATILE;
+
+GRANT SELECT ON @extschema@.queue_policy, @extschema@.queue_policies TO pg_monitor;

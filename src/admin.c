@@ -264,6 +264,7 @@ drop_queue(const char *name)
 	arel = queue_relation_oid(name, "a");
 
 	SPI_connect();
+	policy_check_not_dead_letter_queue(name);
 	run_sql(psprintf("DROP TABLE %s", relation_sql_name(qrel)), 0, NULL, NULL, SPI_OK_UTILITY);
 	if (OidIsValid(arel))
 		run_sql(psprintf("DROP TABLE %s", relation_sql_name(arel)), 0, NULL, NULL, SPI_OK_UTILITY);

@@ -79,6 +79,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 
 #endif							/* PG_VERSION_NUM < 150000 */
 
+/* Infinite intervals arrived in 17. */
+#ifdef INTERVAL_NOT_FINITE
+#define INTERVAL_NOT_FINITE_COMPAT(i) INTERVAL_NOT_FINITE(i)
+#else
+#define INTERVAL_NOT_FINITE_COMPAT(i) false
+#endif
+
 #if PG_VERSION_NUM < 140000
 /* Before 14 the caller said whether the current resource owner held it. */
 #define ReleaseCachedPlan(plan, owner) ReleaseCachedPlan((plan), (owner) != NULL)

@@ -69,6 +69,14 @@ typedef enum QueuePlan
 	QPLAN_SET_VT,
 	QPLAN_SET_VT_BATCH,
 	QPLAN_METRICS,
+	/* queues with max_receives: exhausted messages go to the dead letters */
+	QPLAN_READ_DLQ,
+	QPLAN_READ_CONDITIONAL_DLQ,
+	QPLAN_POP_DLQ,
+	/* the maintenance pass */
+	QPLAN_MOVE_EXHAUSTED,
+	QPLAN_EXPIRE,
+	QPLAN_EXPIRE_ARCHIVE,
 	QPLAN_COUNT
 } QueuePlan;
 
@@ -78,6 +86,7 @@ extern void queue_cache_init(void);
 extern QueueCacheEntry *queue_cache_lookup(const char *name);
 extern Oid	queue_cache_sequence(QueueCacheEntry *entry);
 extern const char *queue_cache_table(QueueCacheEntry *entry);
+extern int32 queue_cache_max_receives(QueueCacheEntry *entry);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
 extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
 							const char *nulls);
@@ -101,6 +110,10 @@ typedef void (*MaintenanceDone) (const char *queue_name, const MaintenanceCounts
 								 const char *error, void *arg);
 
 extern void maintenance_run(const char *only_queue, MaintenanceDone done, void *arg);
+
+/* policy.c: queue policies */
+extern void policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue);
+extern void policy_check_not_dead_letter_queue(const char *name);
 
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);

@@ -55,6 +55,8 @@ struct QueueCacheEntry
 	dlist_node	relid_link;		/* in the QueueRelid list of queue_relid */
 	char	   *queue_table;	/* "pgmq.q_<name>", quoted, for SQL text */
 	char	   *archive_table;
+	int32		max_receives;	/* policy: deliveries before a dead letter; 0 none */
+	char	   *dead_letter_table;	/* its queue table, NULL: own archive */
 	SPIPlanPtr	plans[QPLAN_COUNT];
 };
 
@@ -79,11 +81,14 @@ typedef struct PlanTemplate
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[3];
+	Oid			argtypes[5];
 	bool		by_index;		/* finds rows by msg_id: plan without seqscan */
+	int			source_param;	/* {dead}: the parameter holding the queue name */
 } PlanTemplate;
 
 #define LE " OPERATOR(pg_catalog.<=) "
+#define OP_GE " OPERATOR(pg_catalog.>=) "
+#define OP_LT " OPERATOR(pg_catalog.<) "
 #define EQ " OPERATOR(pg_catalog.=) "
 #define NOW_CLOCK "pg_catalog.clock_timestamp()"
 #define RECORD_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
@@ -110,6 +115,35 @@ typedef struct PlanTemplate
 #define ARCHIVE_WHERE(cond) \
 	"WITH moved AS (DELETE FROM {queue} WHERE msg_id" EQ cond " RETURNING " RECORD_COLUMNS ")" \
 	" INSERT INTO {archive} (" RECORD_COLUMNS ") SELECT " RECORD_COLUMNS " FROM moved RETURNING msg_id"
+
+/*
+ * Dead letters.  With max_receives ($M) set, a message read that many times
+ * is never handed out again: the statements that pick visible messages
+ * split what they picked into exhausted ones, moved to the dead letters in
+ * the same statement ({dead}, fed by the CTE "moved"), and the rest.  Each
+ * moved message shows in the result as a row of NULLs after the real rows
+ * (msg_id order puts NULLs last), so the caller can count the moves and
+ * pick again.  $S is the queue's name, for the headers.
+ */
+#define PICKED_SPLIT(extra, M) \
+	"WITH picked AS MATERIALIZED (SELECT msg_id, read_ct" OP_GE M " AS exhausted FROM {queue}" \
+	" WHERE vt" LE NOW_CLOCK extra " ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE exhausted))" \
+	" RETURNING " RECORD_COLUMNS ")," \
+	" dead AS ({dead} RETURNING 1),"
+
+#define DEAD_MARKERS \
+	" UNION ALL SELECT NULL::pg_catalog.int8, NULL::pg_catalog.int4, NULL::pg_catalog.timestamptz," \
+	" NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, NULL::pg_catalog.jsonb," \
+	" NULL::pg_catalog.jsonb FROM dead ORDER BY 1"
+
+#define LEASE_SPLIT(extra, M) \
+	PICKED_SPLIT(extra, M) \
+	" leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
+	" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK \
+	" WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))" \
+	" RETURNING " Q_RECORD_COLUMNS ")" \
+	" SELECT * FROM leased" DEAD_MARKERS
 
 static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	[QPLAN_SEND] = {
@@ -172,7 +206,75 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		" FROM {queue}",
 		1, {REGCLASSOID}
 	},
+	[QPLAN_READ_DLQ] = {
+		LEASE_SPLIT("", "$3"),
+		4, {INT4OID, INTERVALOID, INT4OID, TEXTOID}, true, 4
+	},
+	[QPLAN_READ_CONDITIONAL_DLQ] = {
+		LEASE_SPLIT(" AND message OPERATOR(pg_catalog.@>) $5", "$3"),
+		5, {INT4OID, INTERVALOID, INT4OID, TEXTOID, JSONBOID}, true, 4
+	},
+	[QPLAN_POP_DLQ] = {
+		PICKED_SPLIT("", "$2")
+		" popped AS (DELETE FROM {queue} q WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))"
+		" RETURNING " Q_RECORD_COLUMNS ")"
+		" SELECT * FROM popped" DEAD_MARKERS,
+		3, {INT4OID, INT4OID, TEXTOID}, true, 3
+	},
+
+	/*
+	 * Maintenance.  Each works on a bounded window and locks only the rows
+	 * it removes, skipping rows readers hold, so it never waits on them.
+	 * Exhausted messages: among the first $2 visible ones.
+	 */
+	[QPLAN_MOVE_EXHAUSTED] = {
+		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK " ORDER BY msg_id LIMIT $2))"
+		" AND read_ct" OP_GE "$1 FOR UPDATE SKIP LOCKED),"
+		" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed))"
+		" RETURNING " RECORD_COLUMNS ")"
+		" {dead} RETURNING 1",
+		3, {INT4OID, INT4OID, TEXTOID}, true, 3
+	},
+	/* Retention: expired messages among the $2 oldest (msg_id order). */
+	[QPLAN_EXPIRE] = {
+		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM {queue} ORDER BY msg_id LIMIT $2))"
+		" AND enqueued_at" OP_LT "pg_catalog.now() OPERATOR(pg_catalog.-) $1 FOR UPDATE SKIP LOCKED)"
+		" DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed)) RETURNING 1",
+		2, {INTERVALOID, INT4OID}, true
+	},
+	/* Archive retention: by archived_at, which the archive indexes. */
+	[QPLAN_EXPIRE_ARCHIVE] = {
+		"DELETE FROM {archive} WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM {archive} WHERE archived_at" OP_LT "pg_catalog.now() OPERATOR(pg_catalog.-) $1"
+		" ORDER BY archived_at LIMIT $2)) RETURNING 1",
+		2, {INTERVALOID, INT4OID}
+	},
 };
+
+/*
+ * The INSERT that takes the CTE "moved" (queue rows) to the dead letters,
+ * with the x-pgmq-dlq-* headers: a new message in the dead-letter queue,
+ * visible now, or the same message in the queue's own archive.
+ */
+#define DEAD_HEADERS \
+	"pg_catalog.coalesce(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)" \
+	" pg_catalog.jsonb_build_object('x-pgmq-dlq-source', $%d::pg_catalog.text," \
+	" 'x-pgmq-dlq-msg-id', msg_id, 'x-pgmq-dlq-read-ct', read_ct," \
+	" 'x-pgmq-dlq-at', " NOW_CLOCK ")"
+
+static char *
+dead_letter_insert(QueueCacheEntry *entry, int source_param)
+{
+	if (entry->dead_letter_table != NULL)
+		return psprintf("INSERT INTO %s (enqueued_at, vt, message, headers)"
+						" SELECT enqueued_at, " NOW_CLOCK ", message, " DEAD_HEADERS " FROM moved",
+						entry->dead_letter_table, source_param);
+	return psprintf("INSERT INTO %s (" RECORD_COLUMNS ")"
+					" SELECT msg_id, read_ct, enqueued_at, last_read_at, vt, message, " DEAD_HEADERS
+					" FROM moved", entry->archive_table, source_param);
+}
 
 static HTAB *queue_cache = NULL;	/* QueueCacheEntry by name */
 static HTAB *queue_relids = NULL;	/* QueueRelid by relation id */
@@ -180,6 +282,12 @@ static MemoryContext queue_cache_context = NULL;
 
 /* Some entry went stale since the last sweep (see queue_cache_sweep). */
 static bool queue_cache_has_stale = false;
+
+/*
+ * Plans made for a policy that has since changed, freed at commit like the
+ * plans of dropped queues (one may still run further up the stack now).
+ */
+static List *queue_cache_retired = NIL;
 
 /*
  * Relcache invalidations seen, of any relation.  A lookup that reads the
@@ -267,6 +375,8 @@ queue_cache_free_entry(QueueCacheEntry *entry)
 	}
 	pfree(entry->queue_table);
 	pfree(entry->archive_table);
+	if (entry->dead_letter_table != NULL)
+		pfree(entry->dead_letter_table);
 	queue_cache_unlink_relid(entry);
 	hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
 }
@@ -284,7 +394,18 @@ queue_cache_sweep(XactEvent event, void *arg)
 	HASH_SEQ_STATUS status;
 	QueueCacheEntry *entry;
 
-	if (event != XACT_EVENT_PRE_COMMIT || !queue_cache_has_stale)
+	if (event != XACT_EVENT_PRE_COMMIT)
+		return;
+	if (queue_cache_retired != NIL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, queue_cache_retired)
+			SPI_freeplan((SPIPlanPtr) lfirst(lc));
+		list_free(queue_cache_retired);
+		queue_cache_retired = NIL;
+	}
+	if (!queue_cache_has_stale)
 		return;
 	hash_seq_init(&status, queue_cache);
 	while ((entry = hash_seq_search(&status)) != NULL)
@@ -338,6 +459,38 @@ report_missing_queue(const char *name)
 }
 
 /*
+ * Take the queue's dead-letter policy; the plans that embed the old one
+ * (their {dead} part names the dead-letter table) are retired.
+ */
+static void
+queue_cache_set_policy(QueueCacheEntry *entry, int32 max_receives, const char *dead_letter_queue)
+{
+	char	   *table = dead_letter_queue == NULL ? NULL :
+		quote_qualified_identifier(PGMQ_SCHEMA, queue_table_name(dead_letter_queue, "q"));
+	bool		same_table = (table == NULL && entry->dead_letter_table == NULL) ||
+		(table != NULL && entry->dead_letter_table != NULL &&
+		 strcmp(table, entry->dead_letter_table) == 0);
+
+	entry->max_receives = max_receives;
+	if (same_table)
+		return;
+	for (int i = 0; i < QPLAN_COUNT; i++)
+	{
+		if (entry->plans[i] != NULL && strstr(plan_templates[i].sql, "{dead}") != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(queue_cache_context);
+
+			queue_cache_retired = lappend(queue_cache_retired, entry->plans[i]);
+			MemoryContextSwitchTo(old);
+			entry->plans[i] = NULL;
+		}
+	}
+	if (entry->dead_letter_table != NULL)
+		pfree(entry->dead_letter_table);
+	entry->dead_letter_table = table == NULL ? NULL : MemoryContextStrdup(queue_cache_context, table);
+}
+
+/*
  * The cache entry of queue `name` (as given by the caller), looked up in
  * the catalog since its queue table last changed.  A queue that does not
  * exist is an error naming the missing table, as in pgmq.
@@ -348,6 +501,8 @@ queue_cache_lookup(const char *name)
 	QueueCacheEntry *entry = NULL;
 	Oid			relid;
 	Oid			sequence;
+	int32		max_receives;
+	char	   *dead_letter_queue;
 	uint64		seen;
 
 	queue_cache_init();
@@ -370,6 +525,7 @@ queue_cache_lookup(const char *name)
 		if (!OidIsValid(relid))
 			report_missing_queue(name);
 		sequence = queue_identity_sequence(relid);
+		policy_dead_letter(name, &max_receives, &dead_letter_queue);
 	} while (seen != queue_cache_invalidations);
 
 	if (entry == NULL)
@@ -382,8 +538,11 @@ queue_cache_lookup(const char *name)
 		entry->queue_relid = InvalidOid;
 		entry->queue_table = queue_table;
 		entry->archive_table = archive_table;
+		entry->max_receives = 0;
+		entry->dead_letter_table = NULL;
 		memset(entry->plans, 0, sizeof(entry->plans));
 	}
+	queue_cache_set_policy(entry, max_receives, dead_letter_queue);
 	if (entry->queue_relid != relid)
 	{
 		queue_cache_unlink_relid(entry);
@@ -401,6 +560,13 @@ queue_cache_sequence(QueueCacheEntry *entry)
 	return entry->sequence_relid;
 }
 
+/* The queue's max_receives policy: 0 when messages may be read for ever. */
+int32
+queue_cache_max_receives(QueueCacheEntry *entry)
+{
+	return entry->max_receives;
+}
+
 /* The queue table's schema-qualified, quoted name, for SQL text. */
 const char *
 queue_cache_table(QueueCacheEntry *entry)
@@ -410,7 +576,7 @@ queue_cache_table(QueueCacheEntry *entry)
 
 /* The template's SQL with the queue's quoted table names put in. */
 static char *
-expand_template(const char *tmpl, QueueCacheEntry *entry)
+expand_template(const char *tmpl, QueueCacheEntry *entry, int source_param)
 {
 	StringInfoData buf;
 	const char *p = tmpl;
@@ -427,6 +593,11 @@ expand_template(const char *tmpl, QueueCacheEntry *entry)
 		{
 			appendStringInfoString(&buf, entry->archive_table);
 			p += 9;
+		}
+		else if (strncmp(p, "{dead}", 6) == 0)
+		{
+			appendStringInfoString(&buf, dead_letter_insert(entry, source_param));
+			p += 6;
 		}
 		else
 			appendStringInfoChar(&buf, *p++);
@@ -449,7 +620,7 @@ queue_cache_plan(QueueCacheEntry *entry, QueuePlan which)
 		return entry->plans[which];
 	Assert(entry->queue_table != NULL);
 
-	sql = expand_template(tmpl->sql, entry);
+	sql = expand_template(tmpl->sql, entry, tmpl->source_param);
 	/*
 	 * Always the generic plan: each statement is planned once per backend
 	 * (and again only after an invalidation), never per call.  The

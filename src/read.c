@@ -15,6 +15,7 @@
 
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/wait_event.h"
 
@@ -24,16 +25,22 @@
  */
 typedef struct ReadArgs
 {
-	Datum		values[3];		/* qty, vt interval, conditional */
+	Datum		values[5];		/* qty, vt interval, [max_receives, queue name,]
+								 * conditional */
+	int32		qty;
 	QueuePlan	plan;
 } ReadArgs;
 
 static void
-read_args(FunctionCallInfo fcinfo, ReadArgs *args, int32 qty, int32 vt, int cond_arg)
+read_args(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, ReadArgs *args,
+		  int32 qty, int32 vt, int cond_arg)
 {
+	bool		dead_letters = queue_cache_max_receives(entry) > 0;
+	bool		conditional = false;
+
+	args->qty = qty;
 	args->values[0] = Int32GetDatum(qty);
 	args->values[1] = interval_from_seconds(vt);
-	args->plan = QPLAN_READ;
 
 	/* pgmq applies `conditional` unless it is NULL or exactly '{}'. */
 	if (PG_NARGS() > cond_arg && !PG_ARGISNULL(cond_arg))
@@ -42,21 +49,63 @@ read_args(FunctionCallInfo fcinfo, ReadArgs *args, int32 qty, int32 vt, int cond
 
 		if (!(JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0))
 		{
-			args->values[2] = JsonbPGetDatum(cond);
-			args->plan = QPLAN_READ_CONDITIONAL;
+			args->values[dead_letters ? 4 : 2] = JsonbPGetDatum(cond);
+			conditional = true;
 		}
 	}
+	if (dead_letters)
+	{
+		args->values[2] = Int32GetDatum(queue_cache_max_receives(entry));
+		args->values[3] = CStringGetTextDatum(name);
+		args->plan = conditional ? QPLAN_READ_CONDITIONAL_DLQ : QPLAN_READ_DLQ;
+	}
+	else
+		args->plan = conditional ? QPLAN_READ_CONDITIONAL : QPLAN_READ;
 }
 
-/* One attempt: lease up to qty visible messages into the result set. */
+/*
+ * Run a picking statement; add the messages it returned to the result, and
+ * how many it moved to the dead letters (the rows of NULLs it ends with;
+ * see PICKED_SPLIT in queue_cache.c).
+ */
+static uint64
+pick(FunctionCallInfo fcinfo, QueueCacheEntry *entry, QueuePlan plan, Datum *values,
+	 uint64 *moved)
+{
+	uint64		n = queue_execute(entry, plan, values, NULL);
+	uint64		got = n;
+	bool		isnull;
+
+	while (got > 0)
+	{
+		(void) SPI_getbinval(SPI_tuptable->vals[got - 1], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			break;
+		got--;
+	}
+	*moved = n - got;
+	result_add_tuples(fcinfo, SPI_tuptable, got);
+	SPI_freetuptable(SPI_tuptable);
+	return got;
+}
+
+/*
+ * One attempt: lease up to qty visible messages into the result set.  An
+ * exhausted message in the way is moved to the dead letters instead of
+ * handed out, and the attempt picks again for the places it left.
+ */
 static uint64
 read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args)
 {
-	uint64		n = queue_execute(entry, args->plan, args->values, NULL);
+	uint64		total = 0;
+	uint64		moved;
 
-	result_add_tuples(fcinfo, SPI_tuptable, n);
-	SPI_freetuptable(SPI_tuptable);
-	return n;
+	do
+	{
+		args->values[0] = Int32GetDatum(args->qty - (int32) total);
+		total += pick(fcinfo, entry, args->plan, args->values, &moved);
+	} while (moved > 0 && total < (uint64) args->qty);
+	return total;
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_read);
@@ -71,7 +120,7 @@ pgmq_c_read(PG_FUNCTION_ARGS)
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	ReadArgs	args;
 
-	read_args(fcinfo, &args, qty, vt, 3);
+	read_args(fcinfo, entry, name, &args, qty, vt, 3);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
 	read_attempt(fcinfo, entry, &args);
@@ -102,7 +151,7 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
 	ReadArgs	args;
 
-	read_args(fcinfo, &args, qty, vt, 5);
+	read_args(fcinfo, entry, name, &args, qty, vt, 5);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
 	for (;;)
@@ -128,21 +177,30 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pgmq_c_pop);
 
-/* pgmq.pop(queue_name, qty DEFAULT 1): read and delete in one step. */
+/*
+ * pgmq.pop(queue_name, qty DEFAULT 1): read and delete in one step.  As in
+ * read, an exhausted message is moved to the dead letters, not returned.
+ */
 Datum
 pgmq_c_pop(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	int32		qty = arg_int32_min(fcinfo, 1, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
-	Datum		values[1];
-	uint64		n;
+	int32		max_receives = queue_cache_max_receives(entry);
+	Datum		values[3];
+	uint64		total = 0;
+	uint64		moved;
 
-	values[0] = Int32GetDatum(qty);
+	values[1] = Int32GetDatum(max_receives);
+	values[2] = CStringGetTextDatum(name);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	n = queue_execute(entry, QPLAN_POP, values, NULL);
-	result_add_tuples(fcinfo, SPI_tuptable, n);
+	do
+	{
+		values[0] = Int32GetDatum(qty - (int32) total);
+		total += pick(fcinfo, entry, max_receives > 0 ? QPLAN_POP_DLQ : QPLAN_POP, values, &moved);
+	} while (moved > 0 && total < (uint64) qty);
 	SPI_finish();
 	return (Datum) 0;
 }
