@@ -184,7 +184,9 @@ fact (object, aspect, value) AS (
     SELECT m.name, 'constraint ' || co.conname, pg_get_constraintdef(co.oid)
     FROM member m JOIN pg_constraint co ON m.classid = 'pg_class'::regclass AND co.conrelid = m.objid
     UNION ALL
-    SELECT m.name, 'trigger', pg_get_triggerdef(tg.oid)
+    -- (foreign keys' internal triggers are named after oids: ignore the number)
+    SELECT m.name, 'trigger',
+           regexp_replace(pg_get_triggerdef(tg.oid), '"RI_ConstraintTrigger_(.)_\d+"', 'RI_ConstraintTrigger_\1')
     FROM member m JOIN pg_trigger tg ON m.classid = 'pg_class'::regclass AND tg.tgrelid = m.objid
     UNION ALL
     SELECT m.name, 'policy ' || po.polname, format('%s %s %s %s', po.polcmd, po.polroles::regrole[],
