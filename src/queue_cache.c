@@ -240,14 +240,14 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	[QPLAN_EXPIRE] = {
 		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
 		"SELECT msg_id FROM {queue} ORDER BY msg_id LIMIT $2))"
-		" AND enqueued_at" OP_LT "pg_catalog.now() OPERATOR(pg_catalog.-) $1 FOR UPDATE SKIP LOCKED)"
+		" AND enqueued_at" OP_LT "(pg_catalog.now() OPERATOR(pg_catalog.-) $1) FOR UPDATE SKIP LOCKED)"
 		" DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed)) RETURNING 1",
 		2, {INTERVALOID, INT4OID}, true
 	},
 	/* Archive retention: by archived_at, which the archive indexes. */
 	[QPLAN_EXPIRE_ARCHIVE] = {
 		"DELETE FROM {archive} WHERE msg_id" EQ "ANY (ARRAY("
-		"SELECT msg_id FROM {archive} WHERE archived_at" OP_LT "pg_catalog.now() OPERATOR(pg_catalog.-) $1"
+		"SELECT msg_id FROM {archive} WHERE archived_at" OP_LT "(pg_catalog.now() OPERATOR(pg_catalog.-) $1)"
 		" ORDER BY archived_at LIMIT $2)) RETURNING 1",
 		2, {INTERVALOID, INT4OID}
 	},
@@ -259,7 +259,7 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
  * visible now, or the same message in the queue's own archive.
  */
 #define DEAD_HEADERS \
-	"pg_catalog.coalesce(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)" \
+	"COALESCE(headers, '{}'::pg_catalog.jsonb) OPERATOR(pg_catalog.||)" \
 	" pg_catalog.jsonb_build_object('x-pgmq-dlq-source', $%d::pg_catalog.text," \
 	" 'x-pgmq-dlq-msg-id', msg_id, 'x-pgmq-dlq-read-ct', read_ct," \
 	" 'x-pgmq-dlq-at', " NOW_CLOCK ")"
