@@ -489,3 +489,25 @@ AS 'MODULE_PATHNAME', 'pgmq_c_run_maintenance'
 LANGUAGE C VOLATILE;
 
 GRANT SELECT ON @extschema@.queue_policy, @extschema@.queue_policies TO pg_monitor;
+
+------------------------------------------------------------------------------
+-- Redrive and replay (src/redrive.c).  Keep in step with the same section
+-- of pgmq_c--0.1.0--0.2.0.sql.
+------------------------------------------------------------------------------
+
+-- Dead letters back to their source queue (or to target_queue), oldest
+-- first; returns how many moved.
+CREATE FUNCTION @extschema@.redrive(dead_letter_queue text, target_queue text DEFAULT NULL,
+                                    max_messages integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_redrive'
+LANGUAGE C VOLATILE;
+
+-- Archived messages of [since, until) sent again, in their original order;
+-- returns how many were sent.
+CREATE FUNCTION @extschema@.replay(queue_name text, since timestamptz,
+                                   until timestamptz DEFAULT pg_catalog.now(),
+                                   target_queue text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_replay'
+LANGUAGE C VOLATILE;
