@@ -58,23 +58,27 @@ SELECT pgmq.redrive('rd_dlq');
 -- nor by the source's name), up to max_messages; each source queue gets
 -- its messages in that order, with increasing new ids.
 --
-SELECT pgmq.create('rd_b'), pgmq.create('rd_a');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_b', 1, '{"n": 1}');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_a', 1, '{"n": 2}');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_b', 2, '{"n": 3}');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_a', 2, '{"n": 4}');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_b', 3, '{"n": 5}');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_a', 3, '{"n": 6}');
-UPDATE pgmq.q_rd_dlq SET enqueued_at = '2020-01-01'::timestamptz - msg_id * interval '1 day';
-SELECT pgmq.redrive('rd_dlq', max_messages => 3);
+SELECT pgmq.create('rd_b'), pgmq.create('rd_a'), pgmq.create('rd_dlq2');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_b', 1, '{"n": 1}');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_a', 1, '{"n": 2}');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_b', 2, '{"n": 3}');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_a', 2, '{"n": 4}');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_b', 3, '{"n": 5}');
+SELECT public.rd_dead_letter('rd_dlq2', 'rd_a', 3, '{"n": 6}');
+-- The two oldest were enqueued last, and their rows now lie after the
+-- others in the table (updated, with a new vt, so not in place), so neither
+-- enqueued_at nor a table scan gives msg_id order.
+UPDATE pgmq.q_rd_dlq2 SET enqueued_at = '2030-01-01', vt = vt - interval '1 hour'
+WHERE message->>'n' IN ('1', '2');
+SELECT pgmq.redrive('rd_dlq2', max_messages => 3);
 SELECT msg_id, message FROM pgmq.q_rd_b ORDER BY msg_id;
 SELECT msg_id, message FROM pgmq.q_rd_a ORDER BY msg_id;
-SELECT message FROM pgmq.q_rd_dlq ORDER BY msg_id;
-SELECT pgmq.redrive('rd_dlq', NULL, 1);
-SELECT pgmq.redrive('rd_dlq', max_messages => 100);
+SELECT message FROM pgmq.q_rd_dlq2 ORDER BY msg_id;
+SELECT pgmq.redrive('rd_dlq2', NULL, 1);
+SELECT pgmq.redrive('rd_dlq2', max_messages => 100);
 SELECT msg_id, message FROM pgmq.q_rd_b ORDER BY msg_id;
 SELECT msg_id, message FROM pgmq.q_rd_a ORDER BY msg_id;
-SELECT count(*) AS left_in_dlq FROM pgmq.q_rd_dlq;
+SELECT count(*) AS left_in_dlq FROM pgmq.q_rd_dlq2;
 
 --
 -- 3. Dead letters that cannot go back stay, and a WARNING says how many
@@ -108,7 +112,10 @@ SET client_min_messages = warning;
 -- source header; headers that are not a JSON object are kept as they are.
 --
 SELECT pgmq.create('rd_inspect');
+-- Oldest first here too (the two oldest rows moved to the table's end).
+UPDATE pgmq.q_rd_dlq SET vt = vt - interval '1 hour' WHERE message->>'n' IN ('gone', 'never');
 SELECT pgmq.redrive('rd_dlq', 'rd_inspect', 2);
+SELECT message FROM pgmq.q_rd_inspect ORDER BY msg_id;
 SELECT pgmq.redrive('rd_dlq', target_queue => 'rd_inspect');
 SELECT * FROM public.rd_show('rd_inspect');
 SELECT count(*) AS left_in_dlq FROM pgmq.q_rd_dlq;
@@ -195,8 +202,9 @@ SELECT pgmq.create('rd_events'), pgmq.create('rd_copy');
 SELECT * FROM pgmq.send_batch('rd_events',
     ARRAY['{"e": 1}', '{"e": 2}', '{"e": 3}', '{"e": 4}', '{"e": 5}']::jsonb[],
     ARRAY['{"trace": "t-1"}', NULL, '{"x-pgmq-replay-of": 99}', NULL, NULL]::jsonb[]);
-SELECT * FROM pgmq.archive('rd_events', ARRAY[1, 2, 3, 4, 5]::bigint[]);
--- Archived out of msg_id order: 3 first, then 1, 4, 2, 5, an hour apart.
+-- Archived out of msg_id order: 3 first, then 1, 4, 2, 5, an hour apart
+-- (so neither archived_at nor a table scan gives msg_id order).
+SELECT pgmq.archive('rd_events', id) FROM unnest(ARRAY[3, 1, 4, 2, 5]::bigint[]) AS id;
 UPDATE pgmq.a_rd_events SET archived_at = '2026-01-01 10:00:00+00'::timestamptz
     + (array_position(ARRAY[3, 1, 4, 2, 5], msg_id::int) - 1) * interval '1 hour';
 SELECT msg_id, archived_at FROM pgmq.a_rd_events ORDER BY archived_at;
@@ -298,7 +306,7 @@ SELECT message FROM pgmq.q_rd_dlq;
 DROP OWNED BY regress_rd_operator;
 DROP ROLE regress_rd_operator;
 SELECT pgmq.drop_queue(q)
-FROM unnest(ARRAY['rd_orders', 'rd_dlq', 'rd_a', 'rd_b', 'rd_inspect', 'rd_events',
+FROM unnest(ARRAY['rd_orders', 'rd_dlq', 'rd_dlq2', 'rd_a', 'rd_b', 'rd_inspect', 'rd_events',
                   'rd_copy']) AS q;
 DROP TABLE pgmq.q_rd_noarchive;
 DELETE FROM pgmq.meta WHERE queue_name = 'rd_noarchive';
