@@ -301,6 +301,36 @@ RESET ROLE;
 SELECT message FROM pgmq.q_rd_dlq;
 
 --
+-- 11. A caller's search_path changes nothing: functions and operators that
+-- shadow the built-in ones (here found before pg_catalog) are not used.
+--
+CREATE SCHEMA rd_evil;
+CREATE FUNCTION rd_evil.jsonb_build_object(text, text) RETURNS jsonb
+    LANGUAGE sql AS $$ SELECT '{"evil": "build"}'::jsonb $$;
+CREATE FUNCTION rd_evil.jsonb_typeof(jsonb) RETURNS text
+    LANGUAGE sql AS $$ SELECT 'array' $$;
+CREATE FUNCTION rd_evil.starts_with(text, text) RETURNS boolean
+    LANGUAGE sql AS $$ SELECT false $$;
+CREATE FUNCTION rd_evil.concat_jsonb(jsonb, jsonb) RETURNS jsonb
+    LANGUAGE sql AS $$ SELECT '{"evil": "||"}'::jsonb $$;
+CREATE OPERATOR rd_evil.|| (LEFTARG = jsonb, RIGHTARG = jsonb, FUNCTION = rd_evil.concat_jsonb);
+CREATE FUNCTION rd_evil.always(timestamptz, timestamptz) RETURNS boolean
+    LANGUAGE sql AS $$ SELECT true $$;
+CREATE OPERATOR rd_evil.<= (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = rd_evil.always);
+CREATE OPERATOR rd_evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = rd_evil.always);
+SELECT public.rd_dead_letter('rd_dlq', 'rd_a', 10, '{"n": "path"}', '{"trace": "t-3"}');
+SELECT * FROM pgmq.send('rd_dlq', '{"n": "later"}', '{"x-pgmq-dlq-source": "rd_a"}'::jsonb, 3600);
+SET search_path = rd_evil, pg_catalog, public;
+-- Moves "path" and the one left over from 10. ("refused"), not "later".
+SELECT pgmq.redrive('rd_dlq', max_messages => 5);
+SELECT pgmq.replay('rd_events', '2026-01-01 10:00:00+00', '2026-01-01 11:00:00+00', 'rd_copy');
+RESET search_path;
+SELECT message, headers FROM pgmq.q_rd_a ORDER BY msg_id DESC LIMIT 2;
+SELECT message, headers FROM pgmq.q_rd_copy ORDER BY msg_id DESC LIMIT 1;
+SELECT message FROM pgmq.q_rd_dlq ORDER BY msg_id;
+DROP SCHEMA rd_evil CASCADE;
+
+--
 -- Clean up.
 --
 DROP OWNED BY regress_rd_operator;
