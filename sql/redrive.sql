@@ -90,7 +90,7 @@ SELECT count(*) AS left_in_dlq FROM pgmq.q_rd_dlq2;
 SELECT pgmq.create('rd_gone');
 SELECT public.rd_dead_letter('rd_dlq', 'rd_gone', 1, '{"n": "gone"}');
 SELECT pgmq.drop_queue('rd_gone');
-SELECT public.rd_dead_letter('rd_dlq', 'rd_never_was', 1, '{"n": "never"}');
+SELECT public.rd_dead_letter('rd_dlq', repeat('rd_never_was_', 100), 1, '{"n": "never"}');
 SELECT * FROM pgmq.send('rd_dlq', '{"n": "no headers"}');
 SELECT * FROM pgmq.send('rd_dlq', '{"n": "other headers"}', '{"trace": "t-2"}'::jsonb);
 SELECT * FROM pgmq.send('rd_dlq', '{"n": "array headers"}', '["x-pgmq-dlq-source", "rd_a"]'::jsonb);

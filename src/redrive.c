@@ -22,6 +22,7 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -131,6 +132,21 @@ existing_queue(const char *name)
 	return relid;
 }
 
+/*
+ * A source name from a header, quoted for a message: any text can be
+ * there, so a long one is cut (a queue name is at most 47 characters).
+ */
+static char *
+shown_name(const char *name)
+{
+	int			len = strlen(name);
+	int			clipped = pg_mbcliplen(name, len, NAMEDATALEN);
+
+	if (clipped == len)
+		return quote_literal_cstr(name);
+	return psprintf("%s...", quote_literal_cstr(pnstrdup(name, clipped)));
+}
+
 /* Index of the target with this queue table in plan->targets, added if new. */
 static int
 redrive_target(RedrivePlan *plan, Oid relid)
@@ -189,7 +205,7 @@ redrive_survey(RedrivePlan *plan, const char *dlq_table, Oid dlq_relid, Datum no
 			if (plan->nmissing_names < MAX_NAMES_SHOWN)
 				appendStringInfo(&plan->missing_names, "%s%s",
 								 plan->nmissing_names > 0 ? ", " : "",
-								 quote_literal_cstr(source));
+								 shown_name(source));
 			plan->nmissing_names++;
 		}
 		else
