@@ -301,7 +301,29 @@ RESET ROLE;
 SELECT message FROM pgmq.q_rd_dlq;
 
 --
--- 11. A caller's search_path changes nothing: functions and operators that
+-- 11. End to end: a dead letter made by a max_receives policy goes back to
+-- its queue with a fresh read_ct, and is delivered there again.
+--
+SELECT pgmq.create('rd_pay'), pgmq.create('rd_pay_dlq');
+SELECT pgmq.set_queue_policy('rd_pay', max_receives => 2, dead_letter_queue => 'rd_pay_dlq');
+SELECT * FROM pgmq.send('rd_pay', '{"amount": "12,50"}', '{"trace": "t-4"}'::jsonb);
+UPDATE pgmq.q_rd_pay SET enqueued_at = '2026-01-01 00:00:00+00';
+SELECT msg_id, read_ct FROM pgmq.read('rd_pay', 0, 1);
+SELECT msg_id, read_ct FROM pgmq.read('rd_pay', 0, 1);
+-- The third read moves it to the dead-letter queue instead.
+SELECT msg_id, read_ct FROM pgmq.read('rd_pay', 0, 1);
+SELECT msg_id, read_ct, message, headers ?& ARRAY['x-pgmq-dlq-source', 'x-pgmq-dlq-msg-id',
+       'x-pgmq-dlq-read-ct', 'x-pgmq-dlq-at', 'trace'] AS dlq_headers
+FROM pgmq.q_rd_pay_dlq;
+SELECT pgmq.redrive('rd_pay_dlq');
+SELECT msg_id, read_ct, message, headers, enqueued_at = '2026-01-01 00:00:00+00' AS enqueued_at_kept
+FROM pgmq.q_rd_pay;
+SELECT msg_id, read_ct, message FROM pgmq.read('rd_pay', 0, 1);
+SELECT count(*) AS left_in_dlq FROM pgmq.q_rd_pay_dlq;
+SELECT pgmq.set_queue_policy('rd_pay');
+
+--
+-- 12. A caller's search_path changes nothing: functions and operators that
 -- shadow the built-in ones (here found before pg_catalog) are not used.
 --
 CREATE SCHEMA rd_evil;
@@ -321,7 +343,7 @@ CREATE OPERATOR rd_evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTI
 SELECT public.rd_dead_letter('rd_dlq', 'rd_a', 10, '{"n": "path"}', '{"trace": "t-3"}');
 SELECT * FROM pgmq.send('rd_dlq', '{"n": "later"}', '{"x-pgmq-dlq-source": "rd_a"}'::jsonb, 3600);
 SET search_path = rd_evil, pg_catalog, public;
--- Moves "path" and the one left over from 10. ("refused"), not "later".
+-- Moves "path" and the one left over from 10 ("refused"), not "later".
 SELECT pgmq.redrive('rd_dlq', max_messages => 5);
 SELECT pgmq.replay('rd_events', '2026-01-01 10:00:00+00', '2026-01-01 11:00:00+00', 'rd_copy');
 RESET search_path;
@@ -337,7 +359,7 @@ DROP OWNED BY regress_rd_operator;
 DROP ROLE regress_rd_operator;
 SELECT pgmq.drop_queue(q)
 FROM unnest(ARRAY['rd_orders', 'rd_dlq', 'rd_dlq2', 'rd_a', 'rd_b', 'rd_inspect', 'rd_events',
-                  'rd_copy']) AS q;
+                  'rd_copy', 'rd_pay', 'rd_pay_dlq']) AS q;
 DROP TABLE pgmq.q_rd_noarchive;
 DELETE FROM pgmq.meta WHERE queue_name = 'rd_noarchive';
 DROP FUNCTION public.rd_dead_letter(text, text, bigint, jsonb, jsonb), public.rd_show(text),
