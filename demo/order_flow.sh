@@ -79,8 +79,13 @@ SQL
 for name in "${QUEUES[@]}"; do
 	q "SELECT pgmq.create('$name')" >/dev/null
 done
+q "SELECT pgmq.set_queue_policy('payments', max_receives => 3,
+                                dead_letter_queue => 'payments_dlq')" >/dev/null
 say "tables orders_db and stock; pgmq.create() for each queue:"
 show "SELECT queue_name, is_partitioned, is_unlogged FROM pgmq.list_queues()"
+say "and a policy: a payment message delivered 3 times without success goes"
+say "to payments_dlq instead of a 4th time:"
+show "SELECT queue_name, max_receives, dead_letter_queue FROM pgmq.queue_policies"
 
 # ---------------------------------------------------------------------------
 # The order service: the business insert, the stock update and the message
@@ -227,10 +232,12 @@ warehouse() {
 	done <<<"$rows"
 }
 
-# payments: charge the amount; a malformed amount fails.  Up to 3 attempts,
-# then the message goes to payments_dlq with the reason, and the original is
-# archived, in one transaction.  vt is short (1 s) so that retries are quick.
-MAX_ATTEMPTS=3
+# payments: charge the amount; a malformed amount fails and the message is
+# left alone, to come back after its vt (1 s, so that retries are quick).
+# The queue's policy, not this code, sets failures aside: after 3 deliveries
+# the next read moves the message to payments_dlq.  PAYMENTS_ACCEPT_COMMA=1
+# is the fixed release that understands '12,50'.
+PAYMENTS_ACCEPT_COMMA=0
 payments() {
 	local rows id ct oid cust sku qty amount corr msg hdr poll=${1:-0}
 	if [ "$poll" -gt 0 ]; then
@@ -241,27 +248,14 @@ payments() {
 	FAILED_LEFT=0
 	while IFS='|' read -r id ct oid cust sku qty amount corr msg hdr; do
 		[ -n "$id" ] || continue
+		if [ "$PAYMENTS_ACCEPT_COMMA" -eq 1 ] && [[ $amount =~ ^[0-9]+,[0-9]{2}$ ]]; then
+			amount=${amount/,/.}
+		fi
 		if [[ $amount =~ ^[0-9]+\.[0-9]{2}$ ]]; then
-			log payments "charged $cust $amount for order $oid; archive -> $(q "SELECT pgmq.archive('payments', $id::bigint)")"
-		elif [ "$ct" -lt "$MAX_ATTEMPTS" ]; then
-			log payments "order $oid: bad amount '$amount': FAILED, read_ct $ct of $MAX_ATTEMPTS"
-			FAILED_LEFT=1
+			log payments "charged $cust $amount for order $oid (read_ct $ct); archive -> $(q "SELECT pgmq.archive('payments', $id::bigint)")"
 		else
-			log payments "order $oid: bad amount '$amount': FAILED, read_ct $ct of $MAX_ATTEMPTS"
-			log payments "order $oid: giving up; msg $id -> payments_dlq, archived"
-			"${PSQL[@]}" -At -v msg="$msg" -v hdr="$hdr" -v id="$id" -v ct="$ct" \
-				-v reason="malformed amount '$amount'" >/dev/null <<'SQL'
-BEGIN;
-SELECT pgmq.send('payments_dlq', :'msg'::jsonb,
-       coalesce(nullif(:'hdr', '')::jsonb, '{}') || jsonb_build_object(
-           'x-pgmq-dlq-source', 'payments',
-           'x-pgmq-dlq-msg-id', :id,
-           'x-pgmq-dlq-read-ct', :ct,
-           'x-pgmq-dlq-at', now(),
-           'x-pgmq-dlq-reason', :'reason'));
-SELECT pgmq.archive('payments', :id::bigint);
-COMMIT;
-SQL
+			log payments "order $oid: bad amount '$amount': FAILED, read_ct $ct"
+			FAILED_LEFT=1
 		fi
 	done <<<"$rows"
 }
@@ -324,24 +318,37 @@ say "be idempotent, or check their own records before acting twice."
 step "A poison message: three failed attempts, then the dead-letter queue"
 
 say "payments reads with vt => 1 s: a message it fails on comes back after"
-say "1 s with read_ct one higher.  After 3 attempts it gives up: it sends the"
-say "message to payments_dlq with the reason in its headers and archives the"
-say "original, in one transaction."
+say "1 s with read_ct one higher.  The consumer does nothing special: the"
+say "queue's policy (max_receives 3) keeps a 4th delivery from happening."
 say ""
 payments
 while [ "$FAILED_LEFT" -eq 1 ]; do
-	payments 5
+	payments 2
 done
+log payments "read_with_poll: nothing more; order 1007 was not delivered a 4th time"
 say ""
-say "The dead letter, with the reason in its headers (payments_dlq):"
-show "SELECT message->>'order_id' AS order_id,
-             headers->>'x-pgmq-dlq-reason' AS reason,
-             headers->>'x-pgmq-dlq-read-ct' AS attempts,
+say "The 4th read moved it, in the same statement, to payments_dlq, with"
+say "where it came from in its headers:"
+show "SELECT msg_id, message->>'order_id' AS order_id,
+             headers->>'x-pgmq-dlq-source' AS source,
+             headers->>'x-pgmq-dlq-msg-id' AS source_msg_id,
+             headers->>'x-pgmq-dlq-read-ct' AS deliveries,
              headers->>'correlation_id' AS correlation_id
         FROM pgmq.q_payments_dlq"
-say "Nothing is lost: someone fixes the order and sends it back to 'payments'."
-say "(Here the consumer does this by hand; a later pgmq_c release does it"
-say "for you, by queue policy.)"
+say "Nothing is lost, and payments kept working for everyone else."
+
+# ---------------------------------------------------------------------------
+step "The fix ships; an operator redrives the dead letter"
+
+PAYMENTS_ACCEPT_COMMA=1
+say "payments v2 reads '12,50' as 12.50.  The operator sends the dead letters"
+say "back to where they came from, with read_ct starting again at 0:"
+say ""
+say "  SELECT pgmq.redrive('payments_dlq');  -> $(q "SELECT pgmq.redrive('payments_dlq')") message(s) moved"
+say ""
+payments
+say ""
+say "payments_dlq is empty again: $(q "SELECT queue_length FROM pgmq.metrics('payments_dlq')") message(s) waiting."
 
 # ---------------------------------------------------------------------------
 step "The analytics service is back and catches up"
@@ -384,6 +391,7 @@ say ""
 say "orders in orders_db:                        $(q "SELECT count(*) FROM orders_db")"
 say "messages about rolled-back order 1005,"
 say "  in all queues and archives:               $(q "SELECT $everywhere")"
+say "dead letters set aside by policy:           $(q "SELECT count(*) FROM pgmq.a_payments WHERE headers ? 'x-pgmq-redriven-from'") (redriven and charged after the fix)"
 say "dead letters waiting for a human:           $(q "SELECT queue_length FROM pgmq.metrics('payments_dlq')")"
 say ""
 say "inventory and emails delete (no archive); warehouse, payments and"
