@@ -401,6 +401,13 @@ queue_cache_sequence(QueueCacheEntry *entry)
 	return entry->sequence_relid;
 }
 
+/* The queue table's relation id, as last looked up. */
+Oid
+queue_cache_relid(QueueCacheEntry *entry)
+{
+	return entry->queue_relid;
+}
+
 /* The queue table's schema-qualified, quoted name, for SQL text. */
 const char *
 queue_cache_table(QueueCacheEntry *entry)
