@@ -283,6 +283,24 @@ SELECT * FROM pgmq._maintain_partitions('swap_q');
 ROLLBACK;
 
 --
+-- Partitions belong to the queue table's owner, whoever runs upkeep.
+--
+CREATE ROLE regress_part_owner;
+SELECT pgmq.create_partitioned('own_q', '10', '1000', 1);
+ALTER TABLE pgmq.q_own_q OWNER TO regress_part_owner;
+ALTER TABLE pgmq.a_own_q OWNER TO regress_part_owner;
+SELECT count(*) FROM (SELECT pgmq.send('own_q', '{}') FROM generate_series(1, 25)) s;
+SELECT * FROM pgmq._maintain_partitions('own_q');
+-- (the 6 made before the owner changed keep theirs: ALTER TABLE OWNER does
+-- not recurse to partitions)
+SELECT c.relowner = 'regress_part_owner'::regrole AS owned_by_queue_owner, count(*)
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent IN ('pgmq.q_own_q'::regclass, 'pgmq.a_own_q'::regclass)
+GROUP BY 1 ORDER BY 1;
+SELECT pgmq.drop_queue('own_q');
+DROP ROLE regress_part_owner;
+
+--
 -- purge_queue, drop_queue (both forms), detach_archive.
 --
 SELECT pgmq.purge_queue('part_q');

@@ -39,6 +39,7 @@
 #include "common/int.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
@@ -413,6 +414,24 @@ overlaps_any(List *ranges, int64 lo, int64 hi)
 }
 
 /*
+ * A partition belongs to whoever owns the queue table, also when upkeep
+ * runs as another role (a superuser's worker): the owner must be able to
+ * manage the queue's partitions as its own.
+ */
+static void
+give_parent_owner(Oid parent, const char *part_sql)
+{
+	Relation	rel = relation_open(parent, NoLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	relation_close(rel, NoLock);
+	if (owner != GetUserId())
+		admin_run_sql(psprintf("ALTER TABLE %s OWNER TO %s", part_sql,
+							   quote_identifier(GetUserNameFromId(owner, false))),
+					  0, NULL, NULL, SPI_OK_UTILITY);
+}
+
+/*
  * A new partition [lo, hi) of `parent`, holding the rows of the default
  * partition (if any) that belong to it.
  *
@@ -420,7 +439,9 @@ overlaps_any(List *ranges, int64 lo, int64 hi)
  * PARTITION needs only SHARE UPDATE EXCLUSIVE on the parent, so sends to
  * the queue carry on meanwhile, where CREATE TABLE ... PARTITION OF would
  * make them wait.  Attaching checks that no row of the range is left in
- * the default partition.
+ * the default partition, and locks it ACCESS EXCLUSIVE; taking that lock
+ * before the rows move keeps a concurrent send from putting another row of
+ * the range there in between.
  */
 static void
 create_partition(Oid parent, const char *keycol, const QueuePartSpec *spec,
@@ -435,11 +456,15 @@ create_partition(Oid parent, const char *keycol, const QueuePartSpec *spec,
 	admin_run_sql(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING STORAGE)",
 						   part_sql, parent_sql),
 				  0, NULL, NULL, SPI_OK_UTILITY);
+	give_parent_owner(parent, part_sql);
 	if (OidIsValid(default_part))
 	{
 		Oid			argtypes[2] = {bound_type(spec), bound_type(spec)};
 		Datum		values[2] = {Int64GetDatum(lo), Int64GetDatum(hi)};
 
+		admin_run_sql(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+							   admin_relation_sql_name(default_part)),
+					  0, NULL, NULL, SPI_OK_UTILITY);
 		admin_run_sql(psprintf("WITH moved AS (DELETE FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1"
 							   " AND %s OPERATOR(pg_catalog.<) $2 RETURNING *)"
 							   " INSERT INTO %s SELECT * FROM moved",
@@ -457,14 +482,16 @@ static Oid
 ensure_default_partition(Oid parent)
 {
 	Oid			existing = get_default_partition_oid(parent);
+	char	   *part_sql;
 
 	if (OidIsValid(existing))
 		return existing;
+	part_sql = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+										  partition_name(parent, "_default"));
 	admin_run_sql(psprintf("CREATE TABLE %s PARTITION OF %s DEFAULT",
-						   quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-													  partition_name(parent, "_default")),
-						   admin_relation_sql_name(parent)),
+						   part_sql, admin_relation_sql_name(parent)),
 				  0, NULL, NULL, SPI_OK_UTILITY);
+	give_parent_owner(parent, part_sql);
 	return get_default_partition_oid(parent);
 }
 
