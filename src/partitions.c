@@ -435,10 +435,8 @@ give_parent_owner(Oid parent, const char *part_sql)
  * A new partition [lo, hi) of `parent`, holding the rows of the default
  * partition (if any) that belong to it.
  *
- * The partition is made as a plain table, filled, then attached: ATTACH
- * PARTITION needs only SHARE UPDATE EXCLUSIVE on the parent, so sends to
- * the queue carry on meanwhile, where CREATE TABLE ... PARTITION OF would
- * make them wait.  Attaching checks that no row of the range is left in
+ * The partition is made as a plain table, filled, then attached (the
+ * caller holds sends off: hold_off_sends).  Attaching checks that no row of the range is left in
  * the default partition, and locks it ACCESS EXCLUSIVE; taking that lock
  * before the rows move keeps a concurrent send from putting another row of
  * the range there in between.
@@ -495,6 +493,25 @@ ensure_default_partition(Oid parent)
 	return get_default_partition_oid(parent);
 }
 
+/*
+ * Before the first partition is attached: hold off sends until upkeep's
+ * transaction ends.  A send routes its row with the partitions committed
+ * when it starts; one routed to the default partition while the partition
+ * for its range is being attached would wait for the attach and then fail
+ * ("violates partition constraint").  Sends waiting here instead replan
+ * after upkeep commits and go to the new partition.  EXCLUSIVE lets plain
+ * SELECTs through.
+ */
+static void
+hold_off_sends(Oid parent, bool *held)
+{
+	if (*held)
+		return;
+	admin_run_sql(psprintf("LOCK TABLE %s IN EXCLUSIVE MODE", admin_relation_sql_name(parent)),
+				  0, NULL, NULL, SPI_OK_UTILITY);
+	*held = true;
+}
+
 /* The smallest key at or after `from` in the table, false if none. */
 static bool
 min_key_from(Oid relid, const char *keycol, const QueuePartSpec *spec, int64 from, int64 *result)
@@ -531,8 +548,9 @@ maintain_table(Oid parent, const char *keycol, const QueuePartSpec *spec, int pr
 	Oid			default_part;
 	int64		keep_from = bucket_start(spec, cutoff);
 	int64		lo;
+	bool		held = false;
 
-	/* Keeps DDL of others (and a second upkeep) out; sends go on. */
+	/* Keeps DDL of others (and a second upkeep) out; sends go on for now. */
 	admin_run_sql(psprintf("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE",
 						   admin_relation_sql_name(parent)),
 				  0, NULL, NULL, SPI_OK_UTILITY);
@@ -580,6 +598,7 @@ maintain_table(Oid parent, const char *keycol, const QueuePartSpec *spec, int pr
 		{
 			QueuePartRange *r = palloc(sizeof(QueuePartRange));
 
+			hold_off_sends(parent, &held);
 			create_partition(parent, keycol, spec, start, end, default_part);
 			counts->partitions_created++;
 			r->relid = InvalidOid;
@@ -600,6 +619,7 @@ maintain_table(Oid parent, const char *keycol, const QueuePartSpec *spec, int pr
 		{
 			QueuePartRange *r = palloc(sizeof(QueuePartRange));
 
+			hold_off_sends(parent, &held);
 			create_partition(parent, keycol, spec, lo, end, default_part);
 			counts->partitions_created++;
 			r->relid = InvalidOid;
