@@ -260,6 +260,24 @@ SELECT pgmq.create_partitioned('bad_q', '1 month 2 days', '7 days');
 SELECT pgmq.create_partitioned('bad_q', '1 day', '7 days', 0);
 SELECT pgmq.create_partitioned('bad_q', NULL);
 SELECT pgmq.create_partitioned(NULL);
+-- their SQLSTATEs
+CREATE FUNCTION pg_temp.sqlstate(sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END
+$$;
+SELECT sql, pg_temp.sqlstate(sql) FROM unnest(ARRAY[
+    $$SELECT pgmq.create_partitioned('bad_q', 'fortnightly')$$,
+    $$SELECT pgmq.create_partitioned('bad_q', '10', '1 day')$$,
+    $$SELECT pgmq.create_partitioned('bad_q', '1 day', '7 days', 0)$$,
+    $$SELECT pgmq.create_partitioned('bad_q', NULL)$$,
+    $$SELECT pgmq.convert_archive_partitioned('bad_q', '1 day', '-7 days')$$,
+    $$SELECT pgmq._maintain_partitions('bad_q')$$,
+    $$SELECT pgmq.create_partitioned('plain_q')$$]) AS sql;
 SELECT count(*) FROM pgmq.meta WHERE queue_name = 'bad_q';
 SELECT to_regclass('pgmq.q_bad_q') IS NULL AS no_table;
 SELECT * FROM pgmq._maintain_partitions('no_such_q');
