@@ -34,9 +34,9 @@ SELECT f AS function,
        EXISTS (SELECT 1 FROM pg_proc p
                WHERE p.pronamespace = 'pgmq'::regnamespace AND p.proname = f) AS exists
 FROM unnest(ARRAY[
-    'create_partitioned', 'convert_archive_partitioned', 'create_fifo_index',
+    'create_fifo_index',
     'create_fifo_indexes_all', '_create_fifo_index_if_not_exists',
-    '_get_partition_col', 'read_grouped', 'read_grouped_with_poll',
+    'read_grouped', 'read_grouped_with_poll',
     'read_grouped_rr', 'read_grouped_rr_with_poll', 'read_grouped_head',
     'read_grouped_head_with_poll', 'enable_notify_insert',
     'disable_notify_insert', 'update_notify_insert',

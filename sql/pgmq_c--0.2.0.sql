@@ -511,3 +511,60 @@ CREATE FUNCTION @extschema@.replay(queue_name text, since timestamptz,
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgmq_c_replay'
 LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
+-- Partitioned queues: Postgres' declarative partitioning, no pg_partman.
+-- pgmq.partition_config says how each partitioned table of a queue (its
+-- queue table, its archive) is cut and how long partitions are kept; upkeep
+-- (pgmq._maintain_partitions, and the maintenance pass) reads it.
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.partition_config (
+    queue_name varchar NOT NULL REFERENCES @extschema@.meta (queue_name) ON DELETE CASCADE,
+    table_kind text NOT NULL CHECK (table_kind OPERATOR(pg_catalog.=) ANY (ARRAY['queue', 'archive'])),
+    partition_column text NOT NULL,
+    partition_interval text NOT NULL,
+    retention_interval text NOT NULL,
+    premake integer NOT NULL CHECK (premake OPERATOR(pg_catalog.>=) 1),
+    PRIMARY KEY (queue_name, table_kind)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.partition_config', '');
+GRANT SELECT ON @extschema@.partition_config TO pg_monitor;
+
+CREATE FUNCTION @extschema@._get_partition_col(partition_interval text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'pgmq_c_get_partition_col'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.create_partitioned(
+    queue_name text,
+    partition_interval text DEFAULT '10000',
+    retention_interval text DEFAULT '100000',
+    premake integer DEFAULT 4
+)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_partitioned'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.convert_archive_partitioned(
+    table_name text,
+    partition_interval text DEFAULT '10000',
+    retention_interval text DEFAULT '100000',
+    leading_partition integer DEFAULT 10
+)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_convert_archive_partitioned'
+LANGUAGE C VOLATILE;
+
+-- Internal: one upkeep of a queue's partitions now (the maintenance pass
+-- does this for every partitioned queue).  Not part of pgmq's API.
+CREATE FUNCTION @extschema@._maintain_partitions(
+    queue_name text,
+    OUT partitions_created bigint,
+    OUT partitions_dropped bigint
+)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pgmq_c_maintain_partitions'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@._maintain_partitions(text) IS
+    'internal: one upkeep of the queue''s partitions (create ahead, drop past retention)';

@@ -355,3 +355,45 @@ pgmq_c_detach_archive(PG_FUNCTION_ARGS)
 			 errhint("Remove the call; this function will be removed in PGMQ v2.0.")));
 	PG_RETURN_VOID();
 }
+
+/*
+ * What partitions.c shares of the above: create_partitioned and
+ * convert_archive_partitioned follow the same rules as create (names, case
+ * twins, layouts, preferred index names), with partitioned tables.
+ */
+void
+admin_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
+{
+	run_sql(sql, nargs, argtypes, values, expected);
+}
+
+char *
+admin_relation_sql_name(Oid relid)
+{
+	return relation_sql_name(relid);
+}
+
+void
+admin_check_no_case_twin(const char *name)
+{
+	check_no_case_twin(name);
+}
+
+bool
+admin_queue_registered(const char *name)
+{
+	return queue_registered(name);
+}
+
+void
+admin_ensure_index(Oid relid, const char *column, const char *preferred)
+{
+	ensure_index(relid, column, preferred);
+}
+
+const QueueColumn *
+admin_table_layout(bool archive, int *ncolumns)
+{
+	*ncolumns = archive ? lengthof(archive_table_layout) : lengthof(queue_table_layout);
+	return archive ? archive_table_layout : queue_table_layout;
+}

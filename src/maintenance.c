@@ -36,7 +36,7 @@
 typedef struct MaintenanceQueue
 {
 	char	   *name;
-	bool		partitioned;
+	bool		partitioned;	/* its queue table or archive is */
 	bool		has_max_receives;
 	Datum		retention;		/* interval, or 0 */
 	Datum		archive_retention;	/* interval, or 0 */
@@ -89,6 +89,8 @@ maintain_queue(const MaintenanceQueue *queue, MaintenanceCounts *counts)
 		counts->archive_deleted += run_batches(entry, QPLAN_EXPIRE_ARCHIVE, values, 1);
 	}
 	SPI_finish();
+	if (queue->partitioned)
+		partitions_maintain(queue->name, counts);
 }
 
 /*
@@ -111,14 +113,16 @@ queues_to_serve(const char *only_queue)
 		nulls[0] = 'n';
 	SPI_connect();
 	rc = SPI_execute_with_args(
-		"SELECT m.queue_name::pg_catalog.text, m.is_partitioned, p.max_receives IS NOT NULL,"
-		" p.retention, p.archive_retention"
+		"SELECT q.* FROM (SELECT m.queue_name::pg_catalog.text AS name,"
+		"   EXISTS (SELECT FROM pgmq.partition_config c"
+		"           WHERE c.queue_name OPERATOR(pg_catalog.=) m.queue_name) AS partitioned,"
+		"   p.max_receives IS NOT NULL AS has_max_receives, p.retention, p.archive_retention"
 		" FROM pgmq.meta m LEFT JOIN pgmq.queue_policy p"
-		"   ON p.queue_name OPERATOR(pg_catalog.=) m.queue_name"
+		"   ON p.queue_name OPERATOR(pg_catalog.=) m.queue_name) q"
 		" WHERE CASE WHEN $1 IS NULL"
-		"   THEN m.is_partitioned OR p.max_receives IS NOT NULL OR p.retention IS NOT NULL"
-		"        OR p.archive_retention IS NOT NULL"
-		"   ELSE pg_catalog.lower(m.queue_name) OPERATOR(pg_catalog.=) pg_catalog.lower($1) END"
+		"   THEN q.partitioned OR q.has_max_receives OR q.retention IS NOT NULL"
+		"        OR q.archive_retention IS NOT NULL"
+		"   ELSE pg_catalog.lower(q.name) OPERATOR(pg_catalog.=) pg_catalog.lower($1) END"
 		" ORDER BY 1",
 		1, argtypes, values, nulls, true, 0);
 	if (rc != SPI_OK_SELECT)

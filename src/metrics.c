@@ -18,7 +18,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_metrics);
 /*
  * The plan returns (queue_length, newest_msg_age_sec, oldest_msg_age_sec,
  * total_messages, scrape_time, queue_visible_length); the result adds the
- * name first and default_partition_length (NULL: not partitioned) last.
+ * name first and default_partition_length (NULL unless the queue is
+ * partitioned and has a default partition) last.
  */
 Datum
 pgmq_c_metrics(PG_FUNCTION_ARGS)
@@ -47,8 +48,8 @@ pgmq_c_metrics(PG_FUNCTION_ARGS)
 	nulls[0] = false;
 	for (int i = 1; i <= 6; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i, &nulls[i]);
-	values[7] = (Datum) 0;
-	nulls[7] = true;
+	/* Rows in the default partition of a partitioned queue, else NULL. */
+	values[7] = Int64GetDatum(partitions_default_length(queue_cache_relid(entry), &nulls[7]));
 
 	/*
 	 * heap_form_tuple copies the values (by-reference ones too, as int8 and

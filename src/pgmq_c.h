@@ -49,6 +49,16 @@ extern Oid	queue_identity_sequence(Oid relid);
 extern bool queue_has_index_on(Oid relid, const char *column);
 extern void queue_check_adoptable(Oid relid, const char *what, const QueueColumn *layout,
 								  int ncolumns);
+extern void queue_check_adoptable_kind(Oid relid, const char *what, const QueueColumn *layout,
+									   int ncolumns, char relkind);
+
+/* admin.c: helpers partitions.c shares with create */
+extern void admin_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected);
+extern char *admin_relation_sql_name(Oid relid);
+extern void admin_check_no_case_twin(const char *name);
+extern bool admin_queue_registered(const char *name);
+extern void admin_ensure_index(Oid relid, const char *column, const char *preferred);
+extern const QueueColumn *admin_table_layout(bool archive, int *ncolumns);
 
 /*
  * queue_cache.c: per-backend knowledge of each queue and the plans that
@@ -85,6 +95,7 @@ typedef struct QueueCacheEntry QueueCacheEntry;
 extern void queue_cache_init(void);
 extern QueueCacheEntry *queue_cache_lookup(const char *name);
 extern Oid	queue_cache_sequence(QueueCacheEntry *entry);
+extern Oid	queue_cache_relid(QueueCacheEntry *entry);
 extern const char *queue_cache_table(QueueCacheEntry *entry);
 extern int32 queue_cache_max_receives(QueueCacheEntry *entry);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
@@ -117,6 +128,7 @@ extern void policy_check_not_dead_letter_queue(const char *name);
 
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);
+extern int64 partitions_default_length(Oid relid, bool *isnull);
 
 /* args.c: checking and converting arguments shared by several functions */
 extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);

@@ -567,6 +567,13 @@ queue_cache_max_receives(QueueCacheEntry *entry)
 	return entry->max_receives;
 }
 
+/* The queue table's relation id, as last looked up. */
+Oid
+queue_cache_relid(QueueCacheEntry *entry)
+{
+	return entry->queue_relid;
+}
+
 /* The queue table's schema-qualified, quoted name, for SQL text. */
 const char *
 queue_cache_table(QueueCacheEntry *entry)

@@ -129,13 +129,25 @@ relkind_description(char relkind)
 void
 queue_check_adoptable(Oid relid, const char *what, const QueueColumn *layout, int ncolumns)
 {
+	queue_check_adoptable_kind(relid, what, layout, ncolumns, RELKIND_RELATION);
+}
+
+/*
+ * The same, for a relation that must be of kind `relkind`: a partitioned
+ * queue adopts only a partitioned table (its partition key is checked by
+ * partitions.c).
+ */
+void
+queue_check_adoptable_kind(Oid relid, const char *what, const QueueColumn *layout, int ncolumns,
+						   char relkind)
+{
 	char	   *relname = quote_qualified_identifier(PGMQ_SCHEMA, get_rel_name(relid));
 	Relation	rel;
 	TupleDesc	desc;
 	int			column = 0;
 	Oid			owner;
 
-	if (get_rel_relkind(relid) != RELKIND_RELATION)
+	if (get_rel_relkind(relid) != relkind)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
 				 errmsg("relation \"%s\" already exists and is not a %s", relname, what),

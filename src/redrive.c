@@ -105,17 +105,6 @@ run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nu
 		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
 }
 
-/* The relation's quoted, schema-qualified name, as the catalog has it. */
-static char *
-relation_sql_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
-}
-
 /*
  * The queue table of queue `name`, which must exist (else the usual 42P01
  * naming the table, from the queue cache).
@@ -157,7 +146,7 @@ redrive_target(RedrivePlan *plan, Oid relid)
 			return i;
 	}
 	plan->targets[plan->ntargets].relid = relid;
-	plan->targets[plan->ntargets].table = relation_sql_name(relid);
+	plan->targets[plan->ntargets].table = admin_relation_sql_name(relid);
 	return plan->ntargets++;
 }
 
@@ -360,7 +349,7 @@ pgmq_c_redrive(PG_FUNCTION_ARGS)
 	}
 
 	SPI_connect();
-	dlq_table = relation_sql_name(dlq_relid);
+	dlq_table = admin_relation_sql_name(dlq_relid);
 	if (target_name == NULL)
 		redrive_survey(&plan, dlq_table, dlq_relid, now);
 
@@ -449,7 +438,7 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 					 " FROM %s WHERE archived_at OPERATOR(pg_catalog.>=) $1"
 					 " AND archived_at OPERATOR(pg_catalog.<) $2"
 					 " ORDER BY msg_id",
-					 relation_sql_name(target_relid), relation_sql_name(archive_relid)),
+					 admin_relation_sql_name(target_relid), admin_relation_sql_name(archive_relid)),
 			3, argtypes, values, NULL, SPI_OK_INSERT);
 	sent = SPI_processed;
 	SPI_finish();

@@ -184,10 +184,11 @@ fact (object, aspect, value) AS (
     SELECT m.name, 'constraint ' || co.conname, pg_get_constraintdef(co.oid)
     FROM member m JOIN pg_constraint co ON m.classid = 'pg_class'::regclass AND co.conrelid = m.objid
     UNION ALL
-    -- (foreign keys' internal triggers are named after oids: ignore the number)
-    SELECT m.name, 'trigger',
-           regexp_replace(pg_get_triggerdef(tg.oid), '"RI_ConstraintTrigger_(.)_\d+"', 'RI_ConstraintTrigger_\1')
+    -- (not the internal triggers of foreign keys: the constraint above says
+    -- all they do, and their names carry oids)
+    SELECT m.name, 'trigger', pg_get_triggerdef(tg.oid)
     FROM member m JOIN pg_trigger tg ON m.classid = 'pg_class'::regclass AND tg.tgrelid = m.objid
+    WHERE NOT tg.tgisinternal
     UNION ALL
     SELECT m.name, 'policy ' || po.polname, format('%s %s %s %s', po.polcmd, po.polroles::regrole[],
            pg_get_expr(po.polqual, po.polrelid), pg_get_expr(po.polwithcheck, po.polrelid))
