@@ -358,6 +358,20 @@ SELECT queue_name, table_kind, partition_column, partition_interval, premake
 FROM pgmq.partition_config WHERE queue_name LIKE 'conv_q' OR queue_name LIKE 'long%' ORDER BY 1, 2;
 SELECT pgmq.drop_queue('long_queue_name_1234567890123456789012345678901');
 
+--
+-- The maintenance pass runs partition upkeep: run_maintenance() reports
+-- the partitions it made and dropped, and the queue keeps only what its
+-- retention says, in a bounded number of partitions.
+--
+SELECT pgmq.create_partitioned('pm_q', '100', '200');
+SELECT count(*) FROM pgmq.send_batch('pm_q', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 1000)));
+SELECT queue_name, partitions_created > 0 AS created, partitions_dropped > 0 AS dropped, error
+FROM pgmq.run_maintenance() WHERE queue_name = 'pm_q';
+SELECT min(msg_id) >= 800 AS old_ids_gone, max(msg_id) AS newest FROM pgmq.q_pm_q;
+SELECT count(*) <= 10 AS bounded_partitions FROM pg_inherits WHERE inhparent = 'pgmq.q_pm_q'::regclass;
+SELECT queue_name, partitions_created, partitions_dropped FROM pgmq.run_maintenance('pm_q');
+SELECT pgmq.drop_queue('pm_q');
+
 -- clean up
 DROP TABLE pgmq.a_conv_q_old;
 SELECT pgmq.drop_queue(queue_name) FROM pgmq.list_queues() ORDER BY queue_name;
