@@ -138,3 +138,33 @@ AS 'MODULE_PATHNAME', 'pgmq_c_maintain_partitions'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@._maintain_partitions(text) IS
     'internal: one upkeep of the queue''s partitions (create ahead, drop past retention)';
+-- Background worker status (src/worker.c)
+--
+-- One row per database the worker serves, from shared memory.  Needs
+-- pgmq_c in shared_preload_libraries: without it, reading the view raises
+-- 55000 with a hint.  Readable by superusers and pg_monitor.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._worker_status(
+    OUT database name,
+    OUT pid integer,
+    OUT started_at timestamptz,
+    OUT last_run_at timestamptz,
+    OUT last_run_duration interval,
+    OUT moved bigint,
+    OUT expired bigint,
+    OUT archive_deleted bigint,
+    OUT partitions_created bigint,
+    OUT partitions_dropped bigint,
+    OUT last_error text,
+    OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgmq_c_worker_status'
+LANGUAGE C VOLATILE STRICT;
+
+CREATE VIEW @extschema@.worker_status AS
+    SELECT * FROM @extschema@._worker_status();
+
+REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._worker_status() TO pg_monitor;
+GRANT SELECT ON @extschema@.worker_status TO pg_monitor;

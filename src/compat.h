@@ -19,7 +19,9 @@
 #include "utils/tuplestore.h"
 
 #include "catalog/dependency.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
+#include "tcop/utility.h"
 #include "utils/hsearch.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
@@ -112,5 +114,45 @@ identity_sequence(Oid relid, AttrNumber attnum)
 	return getIdentitySequence(relid, attnum, true);
 #endif
 }
+
+/*
+ * Shared memory is requested from shmem_request_hook since 15; before, from
+ * _PG_init directly (which these versions allowed while preloading).
+ */
+#if PG_VERSION_NUM >= 150000
+#define InstallShmemRequestHook(prev, hook) \
+	((prev) = shmem_request_hook, shmem_request_hook = (hook))
+#else
+typedef void (*shmem_request_hook_type) (void);
+#define InstallShmemRequestHook(prev, hook) ((prev) = NULL, (hook) ())
+#endif
+
+/* ProcessUtility_hook's arguments: 14 added readOnlyTree. */
+#if PG_VERSION_NUM >= 140000
+#define COMPAT_UTILITY_HOOK_ARGS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define COMPAT_UTILITY_HOOK_PASS \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define COMPAT_UTILITY_HOOK_ARGS \
+	PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define COMPAT_UTILITY_HOOK_PASS \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
+/*
+ * A database left half-dropped by an interrupted DROP DATABASE cannot be
+ * connected to.  Minor releases from August 2023 on mark it; older ones
+ * do not, and there the check says no.
+ */
+#ifdef DATCONNLIMIT_INVALID_DB
+#define database_form_is_invalid(form) database_is_invalid_form(form)
+#else
+#define database_form_is_invalid(form) false
+#endif
 
 #endif							/* PGMQ_C_COMPAT_H */

@@ -6,7 +6,7 @@
  * Loaded on first use (CREATE EXTENSION, or any pgmq function), or at
  * server start through shared_preload_libraries.  Either way every SQL
  * function works; parts that need shared memory register here only when
- * preloaded (later releases: wakeups, statistics, the background worker).
+ * preloaded (the background worker; later: wakeups, statistics).
  *
  *-------------------------------------------------------------------------
  */
@@ -21,6 +21,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	worker_init();
+
 	/* Keep the pgmq_c.* GUC namespace ours, so typos are reported. */
 	MarkGUCPrefixReserved("pgmq_c");
 }

@@ -126,6 +126,9 @@ extern void maintenance_run(const char *only_queue, MaintenanceDone done, void *
 extern void policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue);
 extern void policy_check_not_dead_letter_queue(const char *name);
 
+/* worker.c: launcher, per-database maintenance workers, their status */
+extern void worker_init(void);
+
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);
 extern int64 partitions_default_length(Oid relid, bool *isnull);
