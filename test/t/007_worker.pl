@@ -65,7 +65,10 @@ ok( $node->poll_query_until('postgres', q{
 $node->safe_psql('postgres', q{
     CREATE EXTENSION pgmq_c;
     SELECT pgmq.create('good');
+    SELECT pgmq.create('good_dlq');
+    SELECT pgmq.set_queue_policy('good', max_receives => 1, dead_letter_queue => 'good_dlq');
     SELECT pgmq.create('broken');
+    SELECT pgmq.set_queue_policy('broken', retention => '1 day');
 });
 ok($node->poll_query_until('postgres', pass_after('postgres', 'NULL')),
 	'a maintenance worker serves postgres and has run a pass');
@@ -81,6 +84,21 @@ is( $node->safe_psql('postgres', q{
                AND last_error IS NULL AND last_error_at IS NULL
           FROM pgmq.worker_status WHERE database = 'postgres'}),
 	't', 'worker_status: started, last run, its duration, no error');
+
+#
+# A dead letter: read once (its max_receives) and let go, it is moved by
+# the worker, not by a reader.
+#
+$node->safe_psql('postgres', q{
+    SELECT pgmq.send('good', '{"poison": 1}');
+    SELECT count(*) FROM pgmq.read('good', 0, 1);
+});
+ok( $node->poll_query_until('postgres', q{
+        SELECT (SELECT count(*) FROM pgmq.q_good) = 0
+           AND (SELECT count(*) FROM pgmq.q_good_dlq
+                 WHERE headers->>'x-pgmq-dlq-source' = 'good') = 1
+           AND (SELECT moved FROM pgmq.worker_status WHERE database = 'postgres') = 1}),
+	'the worker moves a dead letter within an interval, and counts it in worker_status');
 
 #
 # A database made later, and given the extension later still.
@@ -105,16 +123,30 @@ is( $node->safe_psql('postgres', q{
 #
 # A broken queue: its error shows, the worker goes on with the others.
 #
-$node->safe_psql('postgres', 'ALTER TABLE pgmq.q_broken DROP COLUMN vt');
+$node->safe_psql('postgres', 'ALTER TABLE pgmq.q_broken DROP COLUMN enqueued_at');
 ok( $node->poll_query_until('postgres', q{
-        SELECT last_error LIKE '%broken%' AND last_error_at IS NOT NULL
+        SELECT last_error LIKE 'queue "broken": %enqueued_at%' AND last_error_at IS NOT NULL
           FROM pgmq.worker_status WHERE database = 'postgres'}),
 	'a broken queue: its error shows in worker_status');
 is(worker_pid('postgres'), $pid, 'the worker did not stop for it');
+# Queues are served in name order: a dead letter of "good", after "broken".
+$node->safe_psql('postgres', q{
+    SELECT pgmq.send('good', '{"poison": 2}');
+    SELECT count(*) FROM pgmq.read('good', 0, 1);
+});
+ok( $node->poll_query_until('postgres', q{
+        SELECT (SELECT count(*) FROM pgmq.q_good) = 0
+           AND (SELECT count(*) FROM pgmq.q_good_dlq) = 2
+           AND (SELECT moved FROM pgmq.worker_status WHERE database = 'postgres') = 2}),
+	'the other queues are still served');
 $last = $node->safe_psql('postgres',
 	q{SELECT last_error_at FROM pgmq.worker_status WHERE database = 'postgres'});
-ok($node->poll_query_until('postgres', pass_after('postgres', "'$last'")),
-	'and it runs further passes');
+ok( $node->poll_query_until('postgres', qq{
+        SELECT last_run_at > '$last' AND last_error_at > '$last'
+          FROM pgmq.worker_status WHERE database = 'postgres'}),
+	'the broken queue is tried again on later passes');
+like(slurp_file($node->logfile), qr/WARNING:  maintenance of queue "broken" failed: .*enqueued_at/,
+	'its error is logged');
 
 #
 # pg_terminate_backend: the launcher starts the worker again; the totals
@@ -126,6 +158,8 @@ ok( $node->poll_query_until('postgres', qq{
         SELECT pid <> $pid AND last_run_at > started_at
           FROM pgmq.worker_status WHERE database = 'postgres'}),
 	'a new worker serves the database after pg_terminate_backend');
+is($node->safe_psql('postgres', q{SELECT moved FROM pgmq.worker_status WHERE database = 'postgres'}),
+	'2', 'the database keeps its totals across the restart');
 $pid = worker_pid('postgres');
 
 my $launcher = $node->safe_psql('postgres',
