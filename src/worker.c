@@ -797,6 +797,12 @@ pgmq_c_maintenance_main(Datum main_arg)
 		TimestampTz now;
 		TimestampTz next;
 
+		/*
+		 * pg_cancel_backend cancels the pass in progress (maintenance_pass
+		 * reports it); between passes there is nothing to cancel, and an
+		 * ERROR here, outside any handler, would end the worker.
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		reload_if_asked();
 		if (!worker_enabled)

@@ -149,6 +149,16 @@ like(slurp_file($node->logfile), qr/WARNING:  maintenance of queue "broken" fail
 	'its error is logged');
 
 #
+# pg_cancel_backend cancels at most the pass in progress: the worker stays.
+#
+is($node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"),
+	't', 'cancel the worker');
+$last = $node->safe_psql('postgres', 'SELECT now()');
+ok($node->poll_query_until('postgres', pass_after('postgres', "'$last'")),
+	'passes go on after pg_cancel_backend');
+is(worker_pid('postgres'), $pid, 'by the same worker');
+
+#
 # pg_terminate_backend: the launcher starts the worker again; the totals
 # of the database stay.
 #
