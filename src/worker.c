@@ -676,29 +676,76 @@ record_error(const char *queue_name, const char *message)
 	LWLockRelease(shared->lock);
 }
 
-/* maintenance_run's report on one queue: add it to the totals. */
+/*
+ * Queues whose last pass failed, with the error: a queue that keeps failing
+ * the same way is logged once (worker_status shows it all along), and once
+ * more when it is served again.  Entries of queues a pass did not report
+ * (dropped, or their policy removed) go at the end of that pass.
+ */
+typedef struct FailingQueue
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	char		error[LAST_ERROR_LEN];
+	uint64		pass;			/* the last pass that reported it */
+} FailingQueue;
+
+static HTAB *failing_queues = NULL;
+static uint64 pass_number = 0;
+
+/* This pass's counts: added to the totals once it has committed. */
+static MaintenanceCounts pass_counts;
+
+/* maintenance_run's report on one queue. */
 static void
 queue_done(const char *queue_name, const MaintenanceCounts *counts, const char *error,
 		   void *arg)
 {
+	char		key[NAMEDATALEN] = {0};
+	FailingQueue *failing;
+	bool		found;
+
 	if (counts != NULL)
 	{
-		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-		my_slot->totals.moved += counts->moved;
-		my_slot->totals.expired += counts->expired;
-		my_slot->totals.archive_deleted += counts->archive_deleted;
-		my_slot->totals.partitions_created += counts->partitions_created;
-		my_slot->totals.partitions_dropped += counts->partitions_dropped;
-		LWLockRelease(shared->lock);
+		pass_counts.moved += counts->moved;
+		pass_counts.expired += counts->expired;
+		pass_counts.archive_deleted += counts->archive_deleted;
+		pass_counts.partitions_created += counts->partitions_created;
+		pass_counts.partitions_dropped += counts->partitions_dropped;
 	}
-	if (error != NULL)
+
+	strlcpy(key, queue_name, NAMEDATALEN);
+	if (error == NULL)
 	{
-		ereport(WARNING,
-				(errcode(ERRCODE_WARNING),
-				 errmsg("maintenance of queue \"%s\" failed: %s", queue_name, error),
-				 errdetail("The other queues were served; this one is tried again on the next pass.")));
-		record_error(queue_name, error);
+		if (hash_search(failing_queues, key, HASH_REMOVE, NULL) != NULL)
+			ereport(LOG,
+					(errmsg("maintenance of queue \"%s\" succeeded again", queue_name)));
+		return;
 	}
+
+	record_error(queue_name, error);
+	failing = hash_search(failing_queues, key, HASH_ENTER, &found);
+	failing->pass = pass_number;
+	if (found && strncmp(failing->error, error, LAST_ERROR_LEN - 1) == 0)
+		return;
+	strlcpy(failing->error, error, LAST_ERROR_LEN);
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 errmsg("maintenance of queue \"%s\" failed: %s", queue_name, error),
+			 errdetail("The other queues were served.  This one is tried again on every pass; "
+					   "the same error is not logged again, pgmq.worker_status shows it.")));
+}
+
+/* Forget failing queues the last pass did not report. */
+static void
+forget_unreported_queues(void)
+{
+	HASH_SEQ_STATUS seq;
+	FailingQueue *failing;
+
+	hash_seq_init(&seq, failing_queues);
+	while ((failing = hash_seq_search(&seq)) != NULL)
+		if (failing->pass != pass_number)
+			hash_search(failing_queues, failing->name, HASH_REMOVE, NULL);
 }
 
 /*
@@ -715,6 +762,8 @@ maintenance_pass(void)
 	static bool said_too_old = false;
 
 	last_pass_start = start;
+	pass_number++;
+	memset(&pass_counts, 0, sizeof(pass_counts));
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -727,6 +776,8 @@ maintenance_pass(void)
 			maintenance_run(NULL, queue_done, NULL);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		if (state == EXTENSION_PRESENT)
+			forget_unreported_queues();
 	}
 	PG_CATCH();
 	{
@@ -737,6 +788,7 @@ maintenance_pass(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		memset(&pass_counts, 0, sizeof(pass_counts));
 		record_error(NULL, edata->message);
 		FreeErrorData(edata);
 	}
@@ -759,7 +811,13 @@ maintenance_pass(void)
 	}
 	said_too_old = false;
 
+	/* After an error the pass's work was rolled back: pass_counts is zero. */
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	my_slot->totals.moved += pass_counts.moved;
+	my_slot->totals.expired += pass_counts.expired;
+	my_slot->totals.archive_deleted += pass_counts.archive_deleted;
+	my_slot->totals.partitions_created += pass_counts.partitions_created;
+	my_slot->totals.partitions_dropped += pass_counts.partitions_dropped;
 	my_slot->last_run_at = start;
 	my_slot->last_run_us = GetCurrentTimestamp() - start;
 	LWLockRelease(shared->lock);
@@ -791,6 +849,16 @@ pgmq_c_maintenance_main(Datum main_arg)
 		proc_exit(0);
 
 	ereport(LOG, (errmsg("pgmq_c maintenance worker started for database \"%s\"", my_dbname)));
+
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(FailingQueue);
+		failing_queues = hash_create("pgmq_c failing queues", 16, &ctl,
+									 HASH_ELEM | HASH_STRINGS);
+	}
 
 	for (;;)
 	{

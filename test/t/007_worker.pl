@@ -145,8 +145,15 @@ ok( $node->poll_query_until('postgres', qq{
         SELECT last_run_at > '$last' AND last_error_at > '$last'
           FROM pgmq.worker_status WHERE database = 'postgres'}),
 	'the broken queue is tried again on later passes');
-like(slurp_file($node->logfile), qr/WARNING:  maintenance of queue "broken" failed: .*enqueued_at/,
-	'its error is logged');
+my @logged = slurp_file($node->logfile) =~ /WARNING:  maintenance of queue "broken" failed: .*enqueued_at/g;
+is(scalar @logged, 1, 'its error is logged, once while it stays the same');
+$node->safe_psql('postgres',
+	q{ALTER TABLE pgmq.q_broken ADD COLUMN enqueued_at timestamptz NOT NULL DEFAULT now()});
+$last = $node->safe_psql('postgres', 'SELECT now()');
+ok($node->poll_query_until('postgres', pass_after('postgres', "'$last'")),
+	'a pass after the queue is repaired');
+like(slurp_file($node->logfile), qr/LOG:  maintenance of queue "broken" succeeded again/,
+	'the repair is logged');
 
 #
 # pg_cancel_backend cancels at most the pass in progress: the worker stays.
