@@ -55,7 +55,6 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
-#include "utils/wait_event.h"
 
 #include <signal.h>
 
