@@ -444,7 +444,11 @@ launcher_scan(HTAB *launched)
 		paused = database_paused(db->oid);
 		LWLockRelease(shared->lock);
 		if (paused)
+		{
+			/* Look again soon: the statement is usually over in a moment. */
+			sleep_ms = Min(sleep_ms, PROBE_MIN_INTERVAL_MS);
 			continue;
+		}
 
 		/*
 		 * A database whose worker was serving it (its slot is kept) gets a
