@@ -273,6 +273,22 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pgmq.worker_status WHERE 
 $node->safe_psql('postgres', 'DROP DATABASE never WITH (FORCE)');
 pass('DROP DATABASE ... WITH (FORCE) of a served database succeeds');
 
+# A DROP DATABASE that fails (another session is connected) stops the
+# worker for its length only: the database is served again after it.
+ok($node->poll_query_until('postgres', pass_after('copy', 'NULL')),
+	'the database copied from a served template is served');
+$pid = worker_pid('copy');
+my $other = $node->background_psql('copy');
+$other->query_safe('SELECT 1');
+my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE copy');
+like($err, qr/database "copy" is being accessed by other users.*\n.*There is 1 other session/,
+	'a DROP DATABASE that fails counts only the other session, not the worker');
+ok( $node->poll_query_until('postgres', qq{
+        SELECT pid <> $pid AND last_run_at > started_at
+          FROM pgmq.worker_status WHERE database = 'copy'}),
+	'after it the database is served again');
+$other->quit;
+
 # DROP EXTENSION: the worker leaves within an interval.
 $node->safe_psql('copy', 'DROP EXTENSION pgmq_c');
 ok( $node->poll_query_until('postgres', q{
