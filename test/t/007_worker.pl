@@ -101,6 +101,20 @@ ok( $node->poll_query_until('postgres', q{
 	'the worker moves a dead letter within an interval, and counts it in worker_status');
 
 #
+# Partition upkeep: ahead of the ids in use, old partitions dropped.
+#
+$node->safe_psql('postgres', q{
+    SELECT pgmq.create_partitioned('parts', '10', '20');
+    SELECT count(*) FROM pgmq.send_batch('parts',
+        (SELECT array_agg(to_jsonb(i)) FROM generate_series(1, 100) i));
+});
+ok( $node->poll_query_until('postgres', q{
+        SELECT partitions_created > 0 AND partitions_dropped > 0
+               AND (SELECT min(msg_id) > 1 FROM pgmq.q_parts)
+          FROM pgmq.worker_status WHERE database = 'postgres'}),
+	'the worker keeps partitions, and worker_status counts them');
+
+#
 # A database made later, and given the extension later still.
 #
 $node->safe_psql('postgres', 'CREATE DATABASE later');
