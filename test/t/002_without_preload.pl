@@ -35,5 +35,21 @@ is( $node->safe_psql('postgres',
         q{SELECT queue_length || '/' || total_messages FROM pgmq.metrics('plain')}),
     '0/2', 'metrics work');
 
+# Policies and the maintenance pass need no worker: run_maintenance() does
+# a pass from SQL, and dead letters move on read.
+$node->safe_psql('postgres', q{
+    SELECT pgmq.create('plain_dlq');
+    SELECT pgmq.set_queue_policy('plain', max_receives => 1, dead_letter_queue => 'plain_dlq',
+                                 retention => '1 hour');
+    SELECT pgmq.send_batch('plain', ARRAY['{"n":3}','{"n":4}']::jsonb[]);
+    UPDATE pgmq.q_plain SET enqueued_at = now() - interval '2 hours' WHERE message->>'n' = '4';
+    SELECT pgmq.read('plain', 0, 1);
+});
+is( $node->safe_psql('postgres',
+        q{SELECT moved || '/' || expired || '/' || coalesce(error, '') FROM pgmq.run_maintenance('plain')}),
+    '1/1/', 'run_maintenance moves a dead letter and expires a message without the worker');
+is( $node->safe_psql('postgres', q{SELECT message->>'n' FROM pgmq.q_plain_dlq}),
+    '3', 'the dead letter is in the dead-letter queue');
+
 $node->stop;
 done_testing();
