@@ -16,7 +16,9 @@
  */
 #include "pgmq_c.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -25,6 +27,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 
 #define MAINTENANCE_BATCH 1000
 #define MAINTENANCE_BATCHES 10
@@ -64,13 +67,33 @@ run_batches(QueueCacheEntry *entry, QueuePlan which, Datum *values, int nbatch_a
 	return total;
 }
 
-/* The work on one queue, in the caller's (sub)transaction. */
+/*
+ * The work on one queue, in the caller's (sub)transaction.  With as_owner,
+ * the statements that change the queue's rows run as the owner of its
+ * queue table, in a security-restricted operation, as VACUUM works on a
+ * table: the worker runs as a superuser, and the triggers on a user's
+ * queue table must not run as one.
+ */
 static void
-maintain_queue(const MaintenanceQueue *queue, MaintenanceCounts *counts)
+maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *counts)
 {
 	QueueCacheEntry *entry = queue_cache_lookup(queue->name);
 	Datum		values[3];
+	Oid			save_userid;
+	int			save_sec_context;
 
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	if (as_owner)
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(queue_cache_relid(entry)));
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for relation %u", queue_cache_relid(entry));
+		SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tuple))->relowner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		ReleaseSysCache(tuple);
+	}
 	SPI_connect();
 	if (queue->has_max_receives && queue_cache_max_receives(entry) > 0)
 	{
@@ -89,6 +112,7 @@ maintain_queue(const MaintenanceQueue *queue, MaintenanceCounts *counts)
 		counts->archive_deleted += run_batches(entry, QPLAN_EXPIRE_ARCHIVE, values, 1);
 	}
 	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (queue->partitioned)
 		partitions_maintain(queue->name, counts);
 }
@@ -159,7 +183,7 @@ queues_to_serve(const char *only_queue)
  * (the subtransaction is then rolled back: nothing of it stays).
  */
 static void
-serve_queue(const MaintenanceQueue *queue, MaintenanceDone done, void *arg)
+serve_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceDone done, void *arg)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -173,7 +197,7 @@ serve_queue(const MaintenanceQueue *queue, MaintenanceDone done, void *arg)
 
 		(void) set_config_option("lock_timeout", MAINTENANCE_LOCK_TIMEOUT, PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		maintain_queue(queue, &counts);
+		maintain_queue(queue, as_owner, &counts);
 		AtEOXact_GUC(true, nestlevel);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
@@ -201,18 +225,36 @@ serve_queue(const MaintenanceQueue *queue, MaintenanceDone done, void *arg)
 }
 
 /*
+ * The names of the queues a pass over the whole database would serve, in
+ * the caller's memory context.  The worker serves each in a transaction of
+ * its own (see worker.c).  Call inside a transaction.
+ */
+List *
+maintenance_queue_names(void)
+{
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	foreach(lc, queues_to_serve(NULL))
+		names = lappend(names, ((MaintenanceQueue *) lfirst(lc))->name);
+	return names;
+}
+
+/*
  * One pass over the queues of this database (or just `only_queue`).  Call
- * inside a transaction, with SPI not connected.
+ * inside a transaction, with SPI not connected.  as_owner: the background
+ * worker's way, each queue's work done as its owner (see maintain_queue);
+ * else with the caller's rights, as every pgmq function.
  */
 void
-maintenance_run(const char *only_queue, MaintenanceDone done, void *arg)
+maintenance_run(const char *only_queue, bool as_owner, MaintenanceDone done, void *arg)
 {
 	ListCell   *lc;
 
 	foreach(lc, queues_to_serve(only_queue))
 	{
 		CHECK_FOR_INTERRUPTS();
-		serve_queue((MaintenanceQueue *) lfirst(lc), done, arg);
+		serve_queue((MaintenanceQueue *) lfirst(lc), as_owner, done, arg);
 	}
 }
 
@@ -252,6 +294,6 @@ pgmq_c_run_maintenance(PG_FUNCTION_ARGS)
 	char	   *only_queue = PG_ARGISNULL(0) ? NULL : queue_name_from_arg(fcinfo, 0);
 
 	InitMaterializedSRF(fcinfo, 0);
-	maintenance_run(only_queue, add_result_row, fcinfo->resultinfo);
+	maintenance_run(only_queue, false, add_result_row, fcinfo->resultinfo);
 	return (Datum) 0;
 }

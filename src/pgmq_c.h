@@ -120,7 +120,9 @@ typedef struct MaintenanceCounts
 typedef void (*MaintenanceDone) (const char *queue_name, const MaintenanceCounts *counts,
 								 const char *error, void *arg);
 
-extern void maintenance_run(const char *only_queue, MaintenanceDone done, void *arg);
+extern void maintenance_run(const char *only_queue, bool as_owner, MaintenanceDone done,
+							void *arg);
+extern List *maintenance_queue_names(void);
 
 /* policy.c: queue policies */
 extern void policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue);

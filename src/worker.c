@@ -752,9 +752,28 @@ forget_unreported_queues(void)
 }
 
 /*
- * One maintenance pass in its own transaction.  An error outside any one
- * queue (maintenance_run itself failing) is logged and shown, and the
- * worker carries on; only the extension's absence ends it.
+ * Serve one queue in a transaction of its own.  Committing per queue
+ * releases each queue's locks (partition upkeep takes a strong one) at
+ * once, not at the end of the pass.  The queue's own work runs as the
+ * owner of its queue table (see maintenance_run).
+ */
+static void
+serve_queue_in_own_transaction(const char *queue_name)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	/* A queue dropped since it was listed is no longer there to serve. */
+	if (OidIsValid(queue_relation_oid(queue_name, "q")))
+		maintenance_run(queue_name, true, queue_done, NULL);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+/*
+ * One maintenance pass: list the queues with work in one transaction, then
+ * serve each in its own.  An error outside any one queue is logged and
+ * shown, and the worker carries on; only the extension's absence ends it.
  */
 static void
 maintenance_pass(void)
@@ -763,6 +782,7 @@ maintenance_pass(void)
 	TimestampTz start = GetCurrentTimestamp();
 	volatile ExtensionState state = EXTENSION_PRESENT;
 	static bool said_too_old = false;
+	List	   *names = NIL;
 
 	last_pass_start = start;
 	pass_number++;
@@ -776,11 +796,26 @@ maintenance_pass(void)
 	{
 		state = extension_state();
 		if (state == EXTENSION_PRESENT)
-			maintenance_run(NULL, queue_done, NULL);
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+
+			names = maintenance_queue_names();
+			MemoryContextSwitchTo(old);
+		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		MemoryContextSwitchTo(caller);
 		if (state == EXTENSION_PRESENT)
+		{
+			ListCell   *lc;
+
+			foreach(lc, names)
+			{
+				CHECK_FOR_INTERRUPTS();
+				serve_queue_in_own_transaction((const char *) lfirst(lc));
+			}
 			forget_unreported_queues();
+		}
 	}
 	PG_CATCH();
 	{
@@ -791,11 +826,11 @@ maintenance_pass(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		memset(&pass_counts, 0, sizeof(pass_counts));
 		record_error(NULL, edata->message);
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	list_free_deep(names);
 
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -814,7 +849,7 @@ maintenance_pass(void)
 	}
 	said_too_old = false;
 
-	/* After an error the pass's work was rolled back: pass_counts is zero. */
+	/* Each queue's work committed on its own: pass_counts is what committed. */
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	my_slot->totals.moved += pass_counts.moved;
 	my_slot->totals.expired += pass_counts.expired;

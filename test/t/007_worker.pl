@@ -101,6 +101,36 @@ ok( $node->poll_query_until('postgres', q{
 	'the worker moves a dead letter within an interval, and counts it in worker_status');
 
 #
+# The worker is a superuser, but a queue's own work runs as the owner of
+# its queue table: a trigger on a user's queue sees that user, in a
+# security-restricted operation.
+#
+$node->safe_psql('postgres', q{
+    CREATE ROLE queue_owner;
+    GRANT USAGE, CREATE ON SCHEMA pgmq TO queue_owner;
+    GRANT SELECT, INSERT ON pgmq.meta TO queue_owner;
+    CREATE TABLE public.trigger_saw (who name);
+    GRANT INSERT ON public.trigger_saw TO PUBLIC;
+    CREATE FUNCTION public.record_who() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO public.trigger_saw VALUES (current_user);
+        RETURN OLD;
+    END $$;
+    SET ROLE queue_owner;
+    SELECT pgmq.create('owned');
+    CREATE TRIGGER record_who BEFORE DELETE ON pgmq.q_owned
+        FOR EACH ROW EXECUTE FUNCTION public.record_who();
+    RESET ROLE;
+    SELECT pgmq.set_queue_policy('owned', retention => '1 hour');
+    SELECT pgmq.send('owned', '{"old": true}');
+    UPDATE pgmq.q_owned SET enqueued_at = now() - interval '2 hours';
+});
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pgmq.q_owned}),
+	'the worker expires a message of a queue another role owns');
+is($node->safe_psql('postgres', q{SELECT string_agg(who::text, ',') FROM public.trigger_saw}),
+	'queue_owner', "that queue's triggers run as its owner, not as the worker's superuser");
+
+#
 # Partition upkeep: ahead of the ids in use, old partitions dropped.
 #
 $node->safe_psql('postgres', q{
