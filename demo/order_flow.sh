@@ -327,8 +327,9 @@ while [ "$FAILED_LEFT" -eq 1 ]; do
 done
 log payments "read_with_poll: nothing more; order 1007 was not delivered a 4th time"
 say ""
-say "The 4th read moved it, in the same statement, to payments_dlq, with"
-say "where it came from in its headers:"
+say "The policy moved it to payments_dlq, with where it came from in its"
+say "headers: the 4th read did, in the same statement (or the background"
+say "worker's pass, if it came first):"
 show "SELECT msg_id, message->>'order_id' AS order_id,
              headers->>'x-pgmq-dlq-source' AS source,
              headers->>'x-pgmq-dlq-msg-id' AS source_msg_id,
