@@ -307,6 +307,7 @@ CREATE ROLE regress_part_owner;
 SELECT pgmq.create_partitioned('own_q', '10', '1000', 1);
 ALTER TABLE pgmq.q_own_q OWNER TO regress_part_owner;
 ALTER TABLE pgmq.a_own_q OWNER TO regress_part_owner;
+GRANT USAGE ON SCHEMA pgmq TO regress_part_owner;
 SELECT count(*) FROM (SELECT pgmq.send('own_q', '{}') FROM generate_series(1, 25)) s;
 SELECT * FROM pgmq._maintain_partitions('own_q');
 -- (the 6 made before the owner changed keep theirs: ALTER TABLE OWNER does
@@ -316,6 +317,7 @@ FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent IN ('pgmq.q_own_q'::regclass, 'pgmq.a_own_q'::regclass)
 GROUP BY 1 ORDER BY 1;
 SELECT pgmq.drop_queue('own_q');
+REVOKE USAGE ON SCHEMA pgmq FROM regress_part_owner;
 DROP ROLE regress_part_owner;
 
 --

@@ -81,6 +81,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 
 #endif							/* PG_VERSION_NUM < 150000 */
 
+/* Ownership checks became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define database_ownercheck(dboid, roleid) object_ownercheck(DatabaseRelationId, (dboid), (roleid))
+#else
+#define database_ownercheck(dboid, roleid) pg_database_ownercheck((dboid), (roleid))
+#endif
+
 /* Infinite intervals arrived in 17. */
 #ifdef INTERVAL_NOT_FINITE
 #define INTERVAL_NOT_FINITE_COMPAT(i) INTERVAL_NOT_FINITE(i)

@@ -16,9 +16,7 @@
  */
 #include "pgmq_c.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -27,7 +25,6 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
-#include "utils/syscache.h"
 
 #define MAINTENANCE_BATCH 1000
 #define MAINTENANCE_BATCHES 10
@@ -84,16 +81,7 @@ maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	if (as_owner)
-	{
-		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(queue_cache_relid(entry)));
-
-		if (!HeapTupleIsValid(tuple))
-			elog(ERROR, "cache lookup failed for relation %u", queue_cache_relid(entry));
-		SetUserIdAndSecContext(((Form_pg_class) GETSTRUCT(tuple))->relowner,
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		ReleaseSysCache(tuple);
-	}
+		queue_become_owner(queue_cache_relid(entry), &save_userid, &save_sec_context);
 	SPI_connect();
 	if (queue->has_max_receives && queue_cache_max_receives(entry) > 0)
 	{

@@ -40,6 +40,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
@@ -432,6 +433,26 @@ give_parent_owner(Oid parent, const char *part_sql)
 }
 
 /*
+ * Run a statement that moves or deletes a queue's rows as the owner of the
+ * queue table (see queue_become_owner): row triggers the owner put on the
+ * queue table, which its partitions inherit, run as that owner.  The
+ * statements reach the default partition through the queue table (and
+ * tableoid), whose privileges are the owner's, because a partition made
+ * before an ALTER TABLE ... OWNER keeps its old owner.
+ */
+static void
+run_dml_as_owner(Oid parent, const char *sql, int nargs, Oid *argtypes, Datum *values,
+				 int expected)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	queue_become_owner(parent, &save_userid, &save_sec_context);
+	admin_run_sql(sql, nargs, argtypes, values, expected);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
  * A new partition [lo, hi) of `parent`, holding the rows of the default
  * partition (if any) that belong to it.
  *
@@ -463,12 +484,14 @@ create_partition(Oid parent, const char *keycol, const QueuePartSpec *spec,
 		admin_run_sql(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 							   admin_relation_sql_name(default_part)),
 					  0, NULL, NULL, SPI_OK_UTILITY);
-		admin_run_sql(psprintf("WITH moved AS (DELETE FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1"
-							   " AND %s OPERATOR(pg_catalog.<) $2 RETURNING *)"
-							   " INSERT INTO %s SELECT * FROM moved",
-							   admin_relation_sql_name(default_part), quote_identifier(keycol),
-							   quote_identifier(keycol), part_sql),
-					  2, argtypes, values, SPI_OK_INSERT);
+		run_dml_as_owner(parent,
+						 psprintf("WITH moved AS (DELETE FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1"
+								  " AND %s OPERATOR(pg_catalog.<) $2"
+								  " AND tableoid OPERATOR(pg_catalog.=) %u RETURNING *)"
+								  " INSERT INTO %s SELECT * FROM moved",
+								  parent_sql, quote_identifier(keycol),
+								  quote_identifier(keycol), default_part, part_sql),
+						 2, argtypes, values, SPI_OK_INSERT);
 	}
 	admin_run_sql(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 						   parent_sql, part_sql, lo_sql, hi_sql),
@@ -577,9 +600,12 @@ maintain_table(Oid parent, const char *keycol, const QueuePartSpec *spec, int pr
 		Oid			argtypes[1] = {bound_type(spec)};
 		Datum		values[1] = {Int64GetDatum(keep_from)};
 
-		admin_run_sql(psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) $1",
-							   admin_relation_sql_name(default_part), quote_identifier(keycol)),
-					  1, argtypes, values, SPI_OK_DELETE);
+		run_dml_as_owner(parent,
+						 psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) $1"
+								  " AND tableoid OPERATOR(pg_catalog.=) %u",
+								  admin_relation_sql_name(parent), quote_identifier(keycol),
+								  default_part),
+						 1, argtypes, values, SPI_OK_DELETE);
 	}
 
 	/* The rest move to partitions of their own, range by range. */
@@ -748,6 +774,9 @@ partitions_default_length(Oid relid, bool *isnull)
 		return 0;
 	default_part = get_default_partition_oid(relid);
 	if (!OidIsValid(default_part))
+		return 0;
+	/* Partitions do not inherit the parent's grants: unknown to this role. */
+	if (pg_class_aclcheck(default_part, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		return 0;
 	SPI_connect();
 	admin_run_sql(psprintf("SELECT pg_catalog.count(*) FROM %s", admin_relation_sql_name(default_part)),

@@ -49,6 +49,7 @@ extern Oid	queue_identity_sequence(Oid relid);
 extern bool queue_has_index_on(Oid relid, const char *column);
 extern void queue_check_adoptable(Oid relid, const char *what, const QueueColumn *layout,
 								  int ncolumns);
+extern void queue_become_owner(Oid relid, Oid *save_userid, int *save_sec_context);
 extern void queue_check_adoptable_kind(Oid relid, const char *what, const QueueColumn *layout,
 									   int ncolumns, char relkind);
 

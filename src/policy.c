@@ -209,10 +209,11 @@ pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
 				   " archive_retention = EXCLUDED.archive_retention,"
 				   " dedup_window = EXCLUDED.dedup_window, updated_at = pg_catalog.now()",
 				   6, argtypes, values, nulls, SPI_OK_INSERT);
+	/* Before SPI_finish: `queue` is in SPI's memory. */
+	relid = queue_relation_oid(queue, "q");
 	SPI_finish();
 
 	/* Every backend re-reads the policy on its next call on this queue. */
-	relid = queue_relation_oid(queue, "q");
 	if (OidIsValid(relid))
 		CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_VOID();

@@ -225,12 +225,14 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	/*
 	 * Maintenance.  Each works on a bounded window and locks only the rows
 	 * it removes, skipping rows readers hold, so it never waits on them.
-	 * Exhausted messages: among the first $2 visible ones.
+	 * Exhausted messages: among the first $2 visible ones, visibility
+	 * checked again where the row is locked (a lease extended meanwhile
+	 * keeps the message where it is).
 	 */
 	[QPLAN_MOVE_EXHAUSTED] = {
 		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
 		"SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK " ORDER BY msg_id LIMIT $2))"
-		" AND read_ct" OP_GE "$1 FOR UPDATE SKIP LOCKED),"
+		" AND read_ct" OP_GE "$1 AND vt" LE NOW_CLOCK " FOR UPDATE SKIP LOCKED),"
 		" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed))"
 		" RETURNING " RECORD_COLUMNS ")"
 		" {dead} RETURNING 1",

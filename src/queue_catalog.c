@@ -198,3 +198,25 @@ queue_check_adoptable_kind(Oid relid, const char *what, const QueueColumn *layou
 				 errdetail("It has no column \"%s\".", layout[column].name)));
 	relation_close(rel, NoLock);
 }
+
+/*
+ * Become the owner of relation `relid`, in a security-restricted operation,
+ * as VACUUM does to work on a table; *save_userid and *save_sec_context
+ * are what SetUserIdAndSecContext() restores.  The background worker runs
+ * as a superuser, and the triggers a user put on a queue table must not
+ * run as one when maintenance changes its rows.
+ */
+void
+queue_become_owner(Oid relid, Oid *save_userid, int *save_sec_context)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}

@@ -51,6 +51,7 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -695,8 +696,22 @@ typedef struct FailingQueue
 static HTAB *failing_queues = NULL;
 static uint64 pass_number = 0;
 
-/* This pass's counts: added to the totals once it has committed. */
+/*
+ * This pass's counts, of the queues whose work has committed; and the
+ * queue being served now, added to them once its transaction commits.
+ */
 static MaintenanceCounts pass_counts;
+static MaintenanceCounts queue_counts;
+
+static void
+add_counts(MaintenanceCounts *to, const MaintenanceCounts *from)
+{
+	to->moved += from->moved;
+	to->expired += from->expired;
+	to->archive_deleted += from->archive_deleted;
+	to->partitions_created += from->partitions_created;
+	to->partitions_dropped += from->partitions_dropped;
+}
 
 /* maintenance_run's report on one queue. */
 static void
@@ -708,13 +723,7 @@ queue_done(const char *queue_name, const MaintenanceCounts *counts, const char *
 	bool		found;
 
 	if (counts != NULL)
-	{
-		pass_counts.moved += counts->moved;
-		pass_counts.expired += counts->expired;
-		pass_counts.archive_deleted += counts->archive_deleted;
-		pass_counts.partitions_created += counts->partitions_created;
-		pass_counts.partitions_dropped += counts->partitions_dropped;
-	}
+		add_counts(&queue_counts, counts);
 
 	strlcpy(key, queue_name, NAMEDATALEN);
 	if (error == NULL)
@@ -760,14 +769,35 @@ forget_unreported_queues(void)
 static void
 serve_queue_in_own_transaction(const char *queue_name)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	/* A queue dropped since it was listed is no longer there to serve. */
-	if (OidIsValid(queue_relation_oid(queue_name, "q")))
-		maintenance_run(queue_name, true, queue_done, NULL);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	MemoryContext caller = CurrentMemoryContext;
+
+	memset(&queue_counts, 0, sizeof(queue_counts));
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		/* A queue dropped since it was listed is no longer there to serve. */
+		if (OidIsValid(queue_relation_oid(queue_name, "q")))
+			maintenance_run(queue_name, true, queue_done, NULL);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		add_counts(&pass_counts, &queue_counts);
+	}
+	PG_CATCH();
+	{
+		/* Failing at commit, say: this queue's work is gone, not the pass. */
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		MemoryContextSwitchTo(caller);
+		queue_done(queue_name, NULL, edata->message, NULL);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -782,7 +812,7 @@ maintenance_pass(void)
 	TimestampTz start = GetCurrentTimestamp();
 	volatile ExtensionState state = EXTENSION_PRESENT;
 	static bool said_too_old = false;
-	List	   *names = NIL;
+	List	   *volatile names = NIL;
 
 	last_pass_start = start;
 	pass_number++;
@@ -797,9 +827,13 @@ maintenance_pass(void)
 		state = extension_state();
 		if (state == EXTENSION_PRESENT)
 		{
+			/* Listed in the transaction's memory; only the names outlive it. */
+			List	   *listed = maintenance_queue_names();
+			ListCell   *lc;
 			MemoryContext old = MemoryContextSwitchTo(caller);
 
-			names = maintenance_queue_names();
+			foreach(lc, listed)
+				names = lappend(names, pstrdup((const char *) lfirst(lc)));
 			MemoryContextSwitchTo(old);
 		}
 		PopActiveSnapshot();
@@ -945,6 +979,7 @@ static Oid
 database_needed_idle(Node *stmt)
 {
 	const char *dbname = NULL;
+	Oid			dboid;
 	ListCell   *lc;
 
 	switch (nodeTag(stmt))
@@ -973,7 +1008,21 @@ database_needed_idle(Node *stmt)
 		default:
 			break;
 	}
-	return dbname != NULL ? get_database_oid(dbname, true) : InvalidOid;
+	if (dbname == NULL)
+		return InvalidOid;
+
+	/*
+	 * Only for a statement that can succeed: DROP and CREATE DATABASE
+	 * refuse to run in a transaction block, and all of them need the
+	 * database's owner (or a superuser).  Anyone else could otherwise stop
+	 * a database's maintenance by repeating a statement that fails.
+	 */
+	if (IsTransactionBlock() && (IsA(stmt, DropdbStmt) || IsA(stmt, CreatedbStmt)))
+		return InvalidOid;
+	dboid = get_database_oid(dbname, true);
+	if (!OidIsValid(dboid) || !database_ownercheck(dboid, GetUserId()))
+		return InvalidOid;
+	return dboid;
 }
 
 /*
