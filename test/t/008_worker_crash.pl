@@ -7,7 +7,8 @@
 # each: the server comes back, the launcher and a maintenance worker come
 # back, pgmq.worker_status shows passes again (its totals start over with
 # the new shared memory), a dead letter made after the crash is moved by
-# the worker, and every message committed before the crash is still there.
+# the worker, and every message committed before the crash is still there
+# (and none that the killed backend had sent without committing).
 
 use strict;
 use warnings;
