@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -205,6 +206,10 @@ serve_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceDone done, 
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
 			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(edata);
+		/* A queue dropped while it was being served is simply gone. */
+		AcceptInvalidationMessages();
+		if (!OidIsValid(queue_relation_oid(queue->name, "q")))
+			return;
 		done(queue->name, NULL, edata->message, arg);
 		return;
 	}
