@@ -192,15 +192,7 @@ create_queue(const char *name, bool unlogged)
 	Oid			qrel;
 	Oid			arel;
 
-	queue_name_check_length(name);
-	queue_lock(name);
-	queue_table_lock(name);
-
-	SPI_connect();
-	check_no_case_twin(name);
-	registered = queue_registered(name);
-	qrel = queue_relation_oid(name, "q");
-	arel = queue_relation_oid(name, "a");
+	registered = admin_begin_create(name, &qrel, &arel);
 	if (!registered || !OidIsValid(qrel) || !OidIsValid(arel))
 	{
 		qrel = queue_table(name, "q", "queue table", queue_table_ddl, queue_table_layout,
@@ -373,10 +365,23 @@ admin_relation_sql_name(Oid relid)
 	return relation_sql_name(relid);
 }
 
-void
-admin_check_no_case_twin(const char *name)
+/*
+ * The start of every create: the name checked, the queue's locks taken, SPI
+ * connected (the caller finishes it), case twins refused; then what is
+ * there already: the queue and archive tables (InvalidOid: none), and
+ * whether pgmq.meta has the queue (the result).
+ */
+bool
+admin_begin_create(const char *name, Oid *qrel, Oid *arel)
 {
+	queue_name_check_length(name);
+	queue_lock(name);
+	queue_table_lock(name);
+	SPI_connect();
 	check_no_case_twin(name);
+	*qrel = queue_relation_oid(name, "q");
+	*arel = queue_relation_oid(name, "a");
+	return queue_registered(name);
 }
 
 bool

@@ -923,15 +923,7 @@ pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
 	spec = parse_spec(partition_interval, retention_interval);
 	keycol = spec.by_time ? "enqueued_at" : "msg_id";
 	akeycol = spec.by_time ? "archived_at" : "msg_id";
-	queue_name_check_length(name);
-	queue_lock(name);
-	queue_table_lock(name);
-
-	SPI_connect();
-	admin_check_no_case_twin(name);
-	registered = admin_queue_registered(name);
-	qrel = queue_relation_oid(name, "q");
-	arel = queue_relation_oid(name, "a");
+	registered = admin_begin_create(name, &qrel, &arel);
 	if (registered && OidIsValid(qrel) && OidIsValid(arel))
 	{
 		if (!registered_partitioned(name))

@@ -56,7 +56,7 @@ extern void queue_check_adoptable_kind(Oid relid, const char *what, const QueueC
 /* admin.c: helpers partitions.c shares with create */
 extern void admin_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected);
 extern char *admin_relation_sql_name(Oid relid);
-extern void admin_check_no_case_twin(const char *name);
+extern bool admin_begin_create(const char *name, Oid *qrel, Oid *arel);
 extern bool admin_queue_registered(const char *name);
 extern void admin_ensure_index(Oid relid, const char *column, const char *preferred);
 extern const QueueColumn *admin_table_layout(bool archive, int *ncolumns);
