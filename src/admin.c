@@ -20,10 +20,7 @@
 static void
 run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
+	result_run_sql(sql, nargs, argtypes, values, NULL, expected);
 }
 
 /* "schema.name" of a relation, quoted, as the catalog has it now. */

@@ -28,6 +28,16 @@
  */
 #define PGMQ_MAX_QUEUE_NAME_LEN 47
 
+/*
+ * Pieces of SQL text prepared in C.  It runs under the caller's
+ * search_path, so operators are spelled schema-qualified.
+ */
+#define EQ " OPERATOR(pg_catalog.=) "
+#define LE " OPERATOR(pg_catalog.<=) "
+#define OP_GE " OPERATOR(pg_catalog.>=) "
+#define OP_LT " OPERATOR(pg_catalog.<) "
+#define NOW_CLOCK "pg_catalog.clock_timestamp()"
+
 /* queue_name.c: validating names and deriving table names */
 extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_name_check_chars(const char *name);
@@ -161,5 +171,7 @@ extern void result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, 
 extern void result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull);
 extern void result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
 extern uint64 result_execute(SPIPlanPtr plan, Datum *values, const char *nulls);
+extern void result_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						   const char *nulls, int expected);
 
 #endif							/* PGMQ_C_H */

@@ -45,16 +45,6 @@ attnum_of(Relation rel, const char *column, Oid type)
 	return InvalidAttrNumber;	/* keep the compiler quiet */
 }
 
-static void
-policy_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls,
-		   int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
-}
-
 /*
  * The queue's name as pgmq.meta has it (any spelling finds it: create
  * refuses case twins), or NULL.  Inside an SPI connection.
@@ -65,7 +55,7 @@ registered_name(const char *name)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
-	policy_sql("SELECT queue_name::pg_catalog.text FROM pgmq.meta"
+	result_run_sql("SELECT queue_name::pg_catalog.text FROM pgmq.meta"
 			   " WHERE pg_catalog.lower(queue_name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
 			   1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -115,7 +105,7 @@ check_no_cycle(const char *queue, const char *dlq)
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2] = {CStringGetTextDatum(dlq), CStringGetTextDatum(queue)};
 
-	policy_sql("WITH RECURSIVE chain(name, path) AS ("
+	result_run_sql("WITH RECURSIVE chain(name, path) AS ("
 			   "  SELECT $1::pg_catalog.varchar, ARRAY[$1::pg_catalog.varchar]"
 			   "  UNION ALL"
 			   "  SELECT p.dead_letter_queue, c.path OPERATOR(pg_catalog.||) p.dead_letter_queue"
@@ -170,7 +160,7 @@ pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	/* Policy changes are rare: one at a time, so no two can make a cycle. */
-	policy_sql("LOCK TABLE pgmq.queue_policy IN SHARE ROW EXCLUSIVE MODE",
+	result_run_sql("LOCK TABLE pgmq.queue_policy IN SHARE ROW EXCLUSIVE MODE",
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	queue = require_registered(name);
 	if (!PG_ARGISNULL(2))
@@ -198,10 +188,10 @@ pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(dlq);
 
 	if (all_null)
-		policy_sql("DELETE FROM pgmq.queue_policy WHERE queue_name OPERATOR(pg_catalog.=) $1",
+		result_run_sql("DELETE FROM pgmq.queue_policy WHERE queue_name OPERATOR(pg_catalog.=) $1",
 				   1, argtypes, values, nulls, SPI_OK_DELETE);
 	else
-		policy_sql("INSERT INTO pgmq.queue_policy AS p (queue_name, max_receives, dead_letter_queue,"
+		result_run_sql("INSERT INTO pgmq.queue_policy AS p (queue_name, max_receives, dead_letter_queue,"
 				   " retention, archive_retention, dedup_window)"
 				   " VALUES ($1, $2, $3, $4, $5, $6)"
 				   " ON CONFLICT (queue_name) DO UPDATE SET max_receives = EXCLUDED.max_receives,"

@@ -86,11 +86,6 @@ typedef struct PlanTemplate
 	int			source_param;	/* {dead}: the parameter holding the queue name */
 } PlanTemplate;
 
-#define LE " OPERATOR(pg_catalog.<=) "
-#define OP_GE " OPERATOR(pg_catalog.>=) "
-#define OP_LT " OPERATOR(pg_catalog.<) "
-#define EQ " OPERATOR(pg_catalog.=) "
-#define NOW_CLOCK "pg_catalog.clock_timestamp()"
 #define RECORD_COLUMNS "msg_id, read_ct, enqueued_at, last_read_at, vt, message, headers"
 #define Q_RECORD_COLUMNS "q.msg_id, q.read_ct, q.enqueued_at, q.last_read_at, q.vt, q.message, q.headers"
 

@@ -35,9 +35,6 @@
 /* How many names of missing source queues a warning lists. */
 #define MAX_NAMES_SHOWN 5
 
-#define EQ " OPERATOR(pg_catalog.=) "
-#define LE " OPERATOR(pg_catalog.<=) "
-
 /*
  * Only visible messages are redriven: like any reader, redrive leaves
  * alone a dead letter someone has leased (or that is delayed), and skips
@@ -94,16 +91,6 @@ typedef struct RedrivePlan
 	StringInfoData missing_names;
 	int			nmissing_names;
 } RedrivePlan;
-
-static void
-run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls,
-		int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
-}
 
 /*
  * The queue table of queue `name`, which must exist (else the usual 42P01
@@ -163,7 +150,7 @@ redrive_survey(RedrivePlan *plan, const char *dlq_table, Oid dlq_relid, Datum no
 	Datum		values[1] = {now};
 	uint64		ngroups;
 
-	run_sql(psprintf("SELECT headers OPERATOR(pg_catalog.->>) '" DLQ_SOURCE_HEADER "',"
+	result_run_sql(psprintf("SELECT headers OPERATOR(pg_catalog.->>) '" DLQ_SOURCE_HEADER "',"
 					 " pg_catalog.count(*) FROM %s WHERE " DLQ_VISIBLE
 					 " GROUP BY 1 ORDER BY 1", dlq_table),
 			1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -224,7 +211,7 @@ redrive_pick(RedrivePlan *plan, const char *dlq_table, bool to_one_target, Datum
 	values[1] = limit;
 	if (to_one_target)
 	{
-		run_sql(psprintf("SELECT 0, pg_catalog.array_agg(p.msg_id ORDER BY p.msg_id)"
+		result_run_sql(psprintf("SELECT 0, pg_catalog.array_agg(p.msg_id ORDER BY p.msg_id)"
 						 " FROM (SELECT msg_id FROM %s WHERE " DLQ_VISIBLE
 						 " ORDER BY msg_id LIMIT $2 FOR UPDATE SKIP LOCKED) AS p"
 						 " HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0",
@@ -236,7 +223,7 @@ redrive_pick(RedrivePlan *plan, const char *dlq_table, bool to_one_target, Datum
 												-1, false, TYPALIGN_INT));
 	values[3] = PointerGetDatum(construct_array(plan->source_targets, plan->nsources, INT4OID,
 												sizeof(int32), true, TYPALIGN_INT));
-	run_sql(psprintf("SELECT t.target, pg_catalog.array_agg(p.msg_id ORDER BY p.msg_id)"
+	result_run_sql(psprintf("SELECT t.target, pg_catalog.array_agg(p.msg_id ORDER BY p.msg_id)"
 					 " FROM (SELECT msg_id, headers OPERATOR(pg_catalog.->>) '" DLQ_SOURCE_HEADER "' AS source"
 					 " FROM %s WHERE " DLQ_VISIBLE
 					 " AND headers OPERATOR(pg_catalog.->>) '" DLQ_SOURCE_HEADER "'" EQ "ANY ($3)"
@@ -262,7 +249,7 @@ redrive_move(const char *dlq_table, const char *target_table, Datum ids, Datum n
 	Oid			argtypes[3] = {INT8ARRAYOID, TIMESTAMPTZOID, TEXTOID};
 	Datum		values[3] = {ids, now, CStringGetTextDatum(dlq_name)};
 
-	run_sql(psprintf("WITH moved AS (DELETE FROM %s WHERE msg_id" EQ "ANY ($1)"
+	result_run_sql(psprintf("WITH moved AS (DELETE FROM %s WHERE msg_id" EQ "ANY ($1)"
 					 " RETURNING msg_id, enqueued_at, message, headers)"
 					 " INSERT INTO %s (enqueued_at, vt, message, headers)"
 					 " SELECT enqueued_at, $2, message, " REDRIVEN_HEADERS
@@ -433,7 +420,7 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 	values[1] = TimestampTzGetDatum(until);
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 	SPI_connect();
-	run_sql(psprintf("INSERT INTO %s (vt, message, headers)"
+	result_run_sql(psprintf("INSERT INTO %s (vt, message, headers)"
 					 " SELECT $3, message, " REPLAYED_HEADERS
 					 " FROM %s WHERE archived_at OPERATOR(pg_catalog.>=) $1"
 					 " AND archived_at OPERATOR(pg_catalog.<) $2"

@@ -37,6 +37,21 @@ result_execute(SPIPlanPtr plan, Datum *values, const char *nulls)
 }
 
 /*
+ * Run SQL text with parameters through SPI (read-write); an unexpected
+ * result code is a bug, not a user error.  For the statements that are not
+ * hot paths: DDL, policies, redrive.
+ */
+void
+result_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, const char *nulls,
+			   int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "unexpected result %s from \"%s\"", SPI_result_code_string(rc), sql);
+}
+
+/*
  * Columns of a query result are copied into a function result as they are,
  * which is only sound while they have the declared types: the query must
  * have `ncolumns` columns, of the types `declared` has from column `first`
