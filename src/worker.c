@@ -113,8 +113,6 @@ typedef struct WorkerShared
 
 static WorkerShared *shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 
 /* The maintenance worker's own slot, and when its last pass started. */
@@ -138,24 +136,19 @@ worker_shmem_size(void)
 					mul_size(max_worker_processes, sizeof(WorkerSlot)));
 }
 
-static void
+void
 worker_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(worker_shmem_size());
 	RequestNamedLWLockTranche("pgmq_c worker", 1);
 }
 
-static void
+/* Called with AddinShmemInitLock held. */
+void
 worker_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("pgmq_c worker", worker_shmem_size(), &found);
 	if (!found)
 	{
@@ -163,7 +156,6 @@ worker_shmem_startup(void)
 		shared->lock = &(GetNamedLWLockTranche("pgmq_c worker"))->lock;
 		shared->nslots = max_worker_processes;
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* The slot of a database, or NULL.  Caller holds the lock. */
@@ -1218,9 +1210,6 @@ worker_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	InstallShmemRequestHook(prev_shmem_request_hook, worker_shmem_request);
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = worker_shmem_startup;
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = worker_utility_hook;
 
