@@ -144,6 +144,10 @@ extern void policy_check_not_dead_letter_queue(const char *name);
 extern void worker_init(void);
 extern void worker_shmem_request(void);
 extern void worker_shmem_startup(void);
+extern void worker_due_soon(TimestampTz due);
+
+/* due_notify.c: the worker notifies queues whose delayed messages come due */
+extern TimestampTz due_notify_round(void);
 
 /*
  * wakeup.c: shared wait slots (read_with_poll sleeps there, commits wake

@@ -226,7 +226,12 @@ at_commit(void)
 		}
 		wakeup_readable(ev->relid, ev->readable);
 		if (ev->due != 0)
+		{
 			wakeup_due(ev->relid, ev->due);
+			/* listeners hear of it when it is due, from the worker */
+			if (ev->channel != NULL)
+				worker_due_soon(ev->due);
+		}
 	}
 }
 
