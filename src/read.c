@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/resowner.h"
 #include "utils/wait_event.h"
@@ -188,6 +189,8 @@ poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, boo
 	uint64		got = 0;
 	uint64		moved = 0;
 
+	/* A drop committed while this waited is reported as the queue missing. */
+	AcceptInvalidationMessages();
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(caller_cxt);
 	PG_TRY();
