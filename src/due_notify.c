@@ -23,6 +23,7 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "commands/async.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -95,18 +96,24 @@ watch_queue(const char *name, int32 throttle_ms, TimestampTz now)
 	bool		became_due;
 	bool		isnull;
 	Datum		d;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!OidIsValid(relid))
 		return 0;
 	w = watch(relid, now);
 	values[0] = TimestampTzGetDatum(w->announced_through);
 	values[1] = TimestampTzGetDatum(now);
+
+	/* The worker is a superuser: look at a user's table as its owner. */
+	queue_become_owner(relid, &save_userid, &save_sec_context);
 	result_run_sql(psprintf("SELECT EXISTS (SELECT FROM %1$s WHERE vt OPERATOR(pg_catalog.>) $1"
 							" AND vt" LE "$2 AND read_ct" EQ "0),"
 							" (SELECT pg_catalog.min(vt) FROM %1$s WHERE vt OPERATOR(pg_catalog.>) $2"
 							" AND read_ct" EQ "0)",
 							admin_relation_sql_name(relid)),
 				   2, argtypes, values, NULL, SPI_OK_SELECT);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	became_due = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											&isnull));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
