@@ -7,11 +7,13 @@
 # or an expired lease becomes visible, at its deadline, on cancel or
 # statement_timeout, and with an error when its queue is dropped; it holds
 # no lock on the queue while it sleeps.  A commit wakes one waiter per
-# message, not all of them.  enable_notify_insert notifies on channel
-# 'pgmq.q_' || queue name as given || '.INSERT', once per transaction, at
-# most once per throttle interval; with the worker on, a delayed message is
-# notified again once it is due.  Without preloading, read_with_poll polls
-# and notify still works, throttled through pgmq.notify_insert_throttle.
+# message, not all of them (the server log shows which waiters looked).
+# enable_notify_insert notifies on channel 'pgmq.q_' || queue name as given
+# || '.INSERT', once per transaction, at most once per throttle interval;
+# with the worker on, a delayed message is notified again once it is due,
+# and a message sent without a delay is not.  Without preloading,
+# read_with_poll polls and notify still works, throttled through
+# pgmq.notify_insert_throttle.
 #
 # Time is measured, but only against generous bounds: a wake "within 10 s"
 # of a commit, for a read that would otherwise wait 60 s (and whose
