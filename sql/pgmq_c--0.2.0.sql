@@ -598,3 +598,68 @@ CREATE VIEW @extschema@.worker_status AS
 REVOKE ALL ON FUNCTION @extschema@._worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@._worker_status() TO pg_monitor;
 GRANT SELECT ON @extschema@.worker_status TO pg_monitor;
+
+------------------------------------------------------------------------------
+-- Insert notifications (src/notify.c), as pgmq has them
+--
+-- enable_notify_insert puts trigger trigger_notify_queue_insert_listeners
+-- on the queue table; every committed transaction that inserted into it
+-- notifies channel pgmq.q_<name>.INSERT (the name as given), at most once
+-- per throttle_interval_ms.  With pgmq_c preloaded the throttle lives in
+-- shared memory and this table only keeps the settings; without, the
+-- trigger throttles through the queue's row here, as pgmq does.
+------------------------------------------------------------------------------
+
+CREATE UNLOGGED TABLE @extschema@.notify_insert_throttle (
+    queue_name varchar UNIQUE NOT NULL
+        CONSTRAINT notify_insert_throttle_meta_queue_name_fk
+        REFERENCES @extschema@.meta (queue_name) ON DELETE CASCADE,
+    throttle_interval_ms integer NOT NULL DEFAULT 0,
+    last_notified_at timestamptz NOT NULL DEFAULT pg_catalog.to_timestamp(0)
+);
+CREATE INDEX idx_notify_throttle_active
+    ON @extschema@.notify_insert_throttle (queue_name, last_notified_at)
+    WHERE throttle_interval_ms OPERATOR(pg_catalog.>) 0;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.notify_insert_throttle', '');
+GRANT SELECT ON @extschema@.notify_insert_throttle TO pg_monitor;
+
+CREATE FUNCTION @extschema@.notify_queue_listeners()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgmq_c_notify_queue_listeners'
+LANGUAGE C;
+
+CREATE FUNCTION @extschema@.enable_notify_insert(
+    queue_name text,
+    throttle_interval_ms integer DEFAULT 250
+)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_enable_notify_insert'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.disable_notify_insert(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_disable_notify_insert'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.update_notify_insert(queue_name text, throttle_interval_ms integer)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_update_notify_insert'
+LANGUAGE C VOLATILE;
+
+-- Internal: when shared memory last notified the queue's channel, or NULL.
+CREATE FUNCTION @extschema@._notified_at(queue_name text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'pgmq_c_notified_at'
+LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION @extschema@._notified_at(text) IS
+    'internal: when shared memory last notified the queue''s insert channel';
+
+CREATE FUNCTION @extschema@.list_notify_insert_throttles()
+RETURNS TABLE (queue_name text, throttle_interval_ms integer, last_notified_at timestamptz)
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT t.queue_name::pg_catalog.text, t.throttle_interval_ms,
+           GREATEST(t.last_notified_at, @extschema@._notified_at(t.queue_name))
+    FROM @extschema@.notify_insert_throttle t
+    ORDER BY t.queue_name
+$$;

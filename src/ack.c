@@ -14,6 +14,13 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
+/* Deleted or archived: gone at commit, readable again if this aborts. */
+static void
+ack_events(QueueCacheEntry *entry, uint64 n)
+{
+	queue_events_rows(queue_cache_relid(entry), (int64) n, 0, true);
+}
+
 /* delete/archive of one id: true when the message existed. */
 static Datum
 ack_one(FunctionCallInfo fcinfo, QueuePlan which)
@@ -29,6 +36,7 @@ ack_one(FunctionCallInfo fcinfo, QueuePlan which)
 	SPI_connect();
 	n = queue_execute(entry, which, &id, NULL);
 	SPI_finish();
+	ack_events(entry, n);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -47,6 +55,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlan which, Datum ids, bool ids_null)
 	n = queue_execute(entry, which, &ids, NULL);
 	result_add_int8_column(fcinfo, SPI_tuptable, n);
 	SPI_finish();
+	ack_events(entry, n);
 	return (Datum) 0;
 }
 
@@ -81,6 +90,7 @@ ack_untyped(FunctionCallInfo fcinfo, QueuePlan one, QueuePlan many)
 	n = queue_execute(entry, one, &id, NULL);
 	result_add_int8(fcinfo, DatumGetInt64(id), n == 0);
 	SPI_finish();
+	ack_events(entry, n);
 	return (Datum) 0;
 }
 
@@ -148,6 +158,8 @@ set_vt(FunctionCallInfo fcinfo, bool many, Datum ids, bool ids_null, TimestampTz
 	n = queue_execute(entry, many ? QPLAN_SET_VT_BATCH : QPLAN_SET_VT, values, NULL);
 	result_add_tuples(fcinfo, SPI_tuptable, n);
 	SPI_finish();
+	/* Readable at the new vt; as before if this aborts. */
+	queue_events_rows(queue_cache_relid(entry), (int64) n, vt, true);
 	return (Datum) 0;
 }
 

@@ -94,6 +94,7 @@ typedef enum QueuePlan
 	QPLAN_READ_DLQ,
 	QPLAN_READ_CONDITIONAL_DLQ,
 	QPLAN_POP_DLQ,
+	QPLAN_NEXT_DUE,
 	/* the maintenance pass */
 	QPLAN_MOVE_EXHAUSTED,
 	QPLAN_EXPIRE,
@@ -141,6 +142,54 @@ extern void policy_check_not_dead_letter_queue(const char *name);
 
 /* worker.c: launcher, per-database maintenance workers, their status */
 extern void worker_init(void);
+extern void worker_shmem_request(void);
+extern void worker_shmem_startup(void);
+extern void worker_due_soon(TimestampTz due);
+
+/* due_notify.c: the worker notifies queues whose delayed messages come due */
+extern TimestampTz due_notify_round(void);
+
+/*
+ * wakeup.c: shared wait slots (read_with_poll sleeps there, commits wake
+ * it) and notify throttles.  Only when preloaded: wakeup_enabled().
+ */
+typedef enum NotifyClaim
+{
+	NOTIFY_CLAIMED,				/* notify now; recorded */
+	NOTIFY_THROTTLED,			/* notified less than the interval ago */
+	NOTIFY_NO_SLOT				/* no shared memory for it: caller decides */
+} NotifyClaim;
+
+extern void wakeup_init(void);
+extern void wakeup_shmem_request(void);
+extern void wakeup_shmem_startup(void);
+extern bool wakeup_enabled(void);
+extern bool wakeup_wait_begin(Oid relid, bool conditional);
+extern void wakeup_wait_looking(void);
+extern void wakeup_wait_sleep(TimestampTz due, TimestampTz deadline);
+extern void wakeup_wait_end(bool full_batch);
+extern void wakeup_wait_abort(int nest_level);
+extern void wakeup_readable(Oid relid, int64 n);
+extern void wakeup_due(Oid relid, TimestampTz due);
+extern bool wakeup_has_slot(Oid relid);
+extern void wakeup_dropped(Oid relid);
+extern NotifyClaim wakeup_notify_claim(Oid relid, int32 throttle_ms, TimestampTz now,
+									   TimestampTz *prev);
+extern void wakeup_notify_unclaim(Oid relid, TimestampTz claimed, TimestampTz prev);
+extern void wakeup_notify_reset(Oid relid);
+extern TimestampTz wakeup_notified_at(Oid relid);
+
+/*
+ * queue_events.c: what this transaction did to each queue, acted on when
+ * it ends: wake waiters at commit, NOTIFY just before, give rows back to
+ * waiters on abort.
+ */
+extern void queue_events_init(void);
+extern void queue_events_rows(Oid relid, int64 n, TimestampTz readable_at, bool held);
+extern void queue_events_notify(Oid relid, const char *channel, int32 throttle_ms);
+extern bool queue_events_notify_pending(Oid relid);
+extern void queue_events_notified(Oid relid);
+extern void queue_events_throttle_reset(Oid relid);
 
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);

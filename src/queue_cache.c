@@ -209,6 +209,11 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		LEASE_SPLIT(" AND message OPERATOR(pg_catalog.@>) $5", "$3"),
 		5, {INT4OID, INTERVALOID, INT4OID, TEXTOID, JSONBOID}, true, 4
 	},
+	/* read_with_poll: when the next delayed or leased message shows (vt index) */
+	[QPLAN_NEXT_DUE] = {
+		"SELECT vt FROM {queue} WHERE vt OPERATOR(pg_catalog.>) " NOW_CLOCK " ORDER BY vt LIMIT 1",
+		0, {InvalidOid}, true
+	},
 	[QPLAN_POP_DLQ] = {
 		PICKED_SPLIT("", "$2")
 		" popped AS (DELETE FROM {queue} q WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))"

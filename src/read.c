@@ -13,10 +13,13 @@
  */
 #include "pgmq_c.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/wait_event.h"
 
 /*
@@ -28,31 +31,39 @@ typedef struct ReadArgs
 	Datum		values[5];		/* qty, vt interval, [max_receives, queue name,]
 								 * conditional */
 	int32		qty;
+	int32		vt;
+	Oid			relid;
 	QueuePlan	plan;
 } ReadArgs;
+
+/* Is argument cond_arg a `conditional` that filters (not NULL, not '{}')? */
+static bool
+has_conditional(FunctionCallInfo fcinfo, int cond_arg)
+{
+	Jsonb	   *cond;
+
+	if (PG_NARGS() <= cond_arg || PG_ARGISNULL(cond_arg))
+		return false;
+	cond = PG_GETARG_JSONB_P(cond_arg);
+	return !(JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0);
+}
 
 static void
 read_args(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, ReadArgs *args,
 		  int32 qty, int32 vt, int cond_arg)
 {
 	bool		dead_letters = queue_cache_max_receives(entry) > 0;
-	bool		conditional = false;
+	bool		conditional = has_conditional(fcinfo, cond_arg);
 
 	args->qty = qty;
+	args->vt = vt;
+	args->relid = queue_cache_relid(entry);
 	args->values[0] = Int32GetDatum(qty);
 	args->values[1] = interval_from_seconds(vt);
 
 	/* pgmq applies `conditional` unless it is NULL or exactly '{}'. */
-	if (PG_NARGS() > cond_arg && !PG_ARGISNULL(cond_arg))
-	{
-		Jsonb	   *cond = PG_GETARG_JSONB_P(cond_arg);
-
-		if (!(JB_ROOT_IS_OBJECT(cond) && JB_ROOT_COUNT(cond) == 0))
-		{
-			args->values[dead_letters ? 4 : 2] = JsonbPGetDatum(cond);
-			conditional = true;
-		}
-	}
+	if (conditional)
+		args->values[dead_letters ? 4 : 2] = JsonbPGetDatum(PG_GETARG_JSONB_P(cond_arg));
 	if (dead_letters)
 	{
 		args->values[2] = Int32GetDatum(queue_cache_max_receives(entry));
@@ -95,16 +106,23 @@ pick(FunctionCallInfo fcinfo, QueueCacheEntry *entry, QueuePlan plan, Datum *val
  * handed out, and the attempt picks again for the places it left.
  */
 static uint64
-read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args)
+read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args,
+			 uint64 *moved_total)
 {
 	uint64		total = 0;
 	uint64		moved;
 
+	*moved_total = 0;
 	do
 	{
 		args->values[0] = Int32GetDatum(args->qty - (int32) total);
 		total += pick(fcinfo, entry, args->plan, args->values, &moved);
+		*moved_total += moved;
 	} while (moved > 0 && total < (uint64) args->qty);
+
+	/* Leased: readable again when the lease ends, or at once if this aborts. */
+	queue_events_rows(args->relid, total,
+					  GetCurrentTimestamp() + (TimestampTz) args->vt * USECS_PER_SEC, true);
 	return total;
 }
 
@@ -119,13 +137,96 @@ pgmq_c_read(PG_FUNCTION_ARGS)
 	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	ReadArgs	args;
+	uint64		moved;
 
 	read_args(fcinfo, entry, name, &args, qty, vt, 3);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	read_attempt(fcinfo, entry, &args);
+	read_attempt(fcinfo, entry, &args, &moved);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * Without shared memory read_with_poll polls, every poll_interval_ms but
+ * never more often than this (pgmq spins when it is 0).
+ */
+#define POLL_MIN_INTERVAL_MS 10
+
+/* The queue's earliest vt still in the future, or 0. */
+static TimestampTz
+next_due(QueueCacheEntry *entry)
+{
+	TimestampTz due = 0;
+	bool		isnull;
+
+	if (queue_execute(entry, QPLAN_NEXT_DUE, NULL, NULL) > 0)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			due = DatumGetTimestampTz(d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return due;
+}
+
+/*
+ * One attempt of read_with_poll, in a subtransaction.  When it finds
+ * nothing (and moved nothing to the dead letters) the subtransaction is
+ * rolled back, which releases the locks it took: a reader that waits holds
+ * no lock on the queue while it sleeps, so it never stands in the way of
+ * drop_queue, purge_queue or other DDL, however long it waits.  The queue
+ * is looked up again each time, as it may have changed meanwhile.  With
+ * want_due, *due is set to the queue's next due time when nothing came.
+ */
+static uint64
+poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, bool want_due,
+			 TimestampTz *due)
+{
+	MemoryContext caller_cxt = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	uint64		got = 0;
+	uint64		moved = 0;
+
+	/* A drop committed while this waited is reported as the queue missing. */
+	AcceptInvalidationMessages();
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller_cxt);
+	PG_TRY();
+	{
+		QueueCacheEntry *entry = queue_cache_lookup(name);
+		ReadArgs	args;
+
+		read_args(fcinfo, entry, name, &args, qty, vt, 5);
+		got = read_attempt(fcinfo, entry, &args, &moved);
+		*due = (got == 0 && want_due) ? next_due(entry) : 0;
+	}
+	PG_CATCH();
+	{
+		/*
+		 * Whoever catches the error (a PL/pgSQL exception block, say) must
+		 * find the subtransactions as they were: end ours first.
+		 */
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_cxt);
+		CurrentResourceOwner = caller_owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	if (got > 0 || moved > 0)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(caller_cxt);
+	CurrentResourceOwner = caller_owner;
+	return got;
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
@@ -134,10 +235,15 @@ PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
  * pgmq.read_with_poll(queue_name, vt, qty, max_poll_seconds DEFAULT 5,
  *					   poll_interval_ms DEFAULT 100, conditional DEFAULT '{}')
  *
- * Read; if nothing is visible, sleep poll_interval_ms and try again with a
- * fresh snapshot, until a message arrives or max_poll_seconds have passed.
- * Unlike pgmq, the first attempt happens even when max_poll_seconds is 0.
- * The wait is interruptible (statement_timeout, cancel, shutdown).
+ * Read; if nothing is visible, wait and try again with a fresh snapshot,
+ * until a message arrives or max_poll_seconds have passed.  Preloaded, the
+ * wait is on the queue's shared wait slot (wakeup.c): it ends when a
+ * transaction makes a message readable and commits, when the queue's next
+ * delayed or leased message becomes visible, or at the deadline, and
+ * poll_interval_ms is not used.  Otherwise it polls every
+ * poll_interval_ms.  Unlike pgmq, the first attempt happens even when
+ * max_poll_seconds is 0.  The wait is interruptible (statement_timeout,
+ * cancel, shutdown).
  */
 Datum
 pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
@@ -147,29 +253,43 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
 	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
-	QueueCacheEntry *entry = queue_cache_lookup(name);
+	Oid			relid = queue_cache_relid(queue_cache_lookup(name));
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
-	ReadArgs	args;
+	TimestampTz due;
+	uint64		got;
+	bool		slot;
 
-	read_args(fcinfo, entry, name, &args, qty, vt, 5);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	for (;;)
+	got = poll_attempt(fcinfo, name, qty, vt, false, &due);
+	if (got == 0 && GetCurrentTimestamp() < deadline)
 	{
-		TimestampTz now;
-		long		remaining_ms;
+		slot = wakeup_wait_begin(relid, has_conditional(fcinfo, 5));
+		for (;;)
+		{
+			TimestampTz now;
 
-		if (read_attempt(fcinfo, entry, &args) > 0)
-			break;
-		now = GetCurrentTimestamp();
-		if (now >= deadline)
-			break;
-		remaining_ms = (deadline - now + 999) / 1000;
-		/* poll_interval_ms = 0 (pgmq: spin) waits a millisecond instead. */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(remaining_ms, Max(poll_interval_ms, 1)), PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+			if (slot)
+				wakeup_wait_looking();
+			got = poll_attempt(fcinfo, name, qty, vt, slot, &due);
+			now = GetCurrentTimestamp();
+			if (got > 0 || now >= deadline)
+				break;
+			if (slot)
+				wakeup_wait_sleep(due, deadline);
+			else
+			{
+				long		remaining_ms = (long) ((deadline - now + 999) / 1000);
+
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 Min(remaining_ms, Max(poll_interval_ms, POLL_MIN_INTERVAL_MS)),
+								 PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (slot)
+			wakeup_wait_end(got == (uint64) qty);
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -201,6 +321,8 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(qty - (int32) total);
 		total += pick(fcinfo, entry, max_receives > 0 ? QPLAN_POP_DLQ : QPLAN_POP, values, &moved);
 	} while (moved > 0 && total < (uint64) qty);
+	/* Gone at commit; readable again if this aborts. */
+	queue_events_rows(queue_cache_relid(entry), total, 0, true);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -356,9 +356,14 @@ pgmq_c_redrive(PG_FUNCTION_ARGS)
 			bool		isnull;
 			int32		target = DatumGetInt32(SPI_getbinval(picked->vals[i], picked->tupdesc, 1, &isnull));
 			Datum		ids = SPI_getbinval(picked->vals[i], picked->tupdesc, 2, &isnull);
+			uint64		n;
 
 			Assert(target >= 0 && target < plan.ntargets);
-			moved += redrive_move(dlq_table, plan.targets[target].table, ids, now, dlq_name);
+			n = redrive_move(dlq_table, plan.targets[target].table, ids, now, dlq_name);
+			/* Readable in the target once this commits: wake its readers then. */
+			queue_events_rows(plan.targets[target].relid, (int64) n, DatumGetTimestampTz(now),
+							  false);
+			moved += n;
 		}
 		SPI_freetuptable(picked);
 	}
@@ -429,5 +434,6 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 			3, argtypes, values, NULL, SPI_OK_INSERT);
 	sent = SPI_processed;
 	SPI_finish();
+	queue_events_rows(target_relid, (int64) sent, DatumGetTimestampTz(values[2]), false);
 	PG_RETURN_INT64((int64) sent);
 }

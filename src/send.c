@@ -42,6 +42,8 @@ send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
 	n = queue_execute(entry, which, values, nulls);
 	result_add_int8_column(fcinfo, SPI_tuptable, n);
 	SPI_finish();
+	/* Readable at vt once this commits: waiters are woken then. */
+	queue_events_rows(queue_cache_relid(entry), (int64) n, vt, false);
 	return (Datum) 0;
 }
 

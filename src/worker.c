@@ -94,6 +94,8 @@ typedef struct WorkerSlot
 	MaintenanceCounts totals;
 	TimestampTz last_error_at;	/* 0: no error yet */
 	char		last_error[LAST_ERROR_LEN];
+	TimestampTz due_wake_at;	/* when it wakes to notify a due message;
+								 * 0: awake, looking; DT_NOEND: not planned */
 } WorkerSlot;
 
 /* A backend running a statement that needs a database without sessions. */
@@ -113,14 +115,14 @@ typedef struct WorkerShared
 
 static WorkerShared *shared = NULL;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 
 /* The maintenance worker's own slot, and when its last pass started. */
 static WorkerSlot *my_slot = NULL;
 static TimestampTz last_pass_start = 0;
 static char *my_dbname = NULL;
+
+static TimestampTz due_notify_in_own_transaction(void);
 
 PGDLLEXPORT void pgmq_c_launcher_main(Datum main_arg);
 PGDLLEXPORT void pgmq_c_maintenance_main(Datum main_arg);
@@ -138,24 +140,19 @@ worker_shmem_size(void)
 					mul_size(max_worker_processes, sizeof(WorkerSlot)));
 }
 
-static void
+void
 worker_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(worker_shmem_size());
 	RequestNamedLWLockTranche("pgmq_c worker", 1);
 }
 
-static void
+/* Called with AddinShmemInitLock held. */
+void
 worker_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("pgmq_c worker", worker_shmem_size(), &found);
 	if (!found)
 	{
@@ -163,7 +160,6 @@ worker_shmem_startup(void)
 		shared->lock = &(GetNamedLWLockTranche("pgmq_c worker"))->lock;
 		shared->nslots = max_worker_processes;
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /* The slot of a database, or NULL.  Caller holds the lock. */
@@ -936,6 +932,7 @@ pgmq_c_maintenance_main(Datum main_arg)
 	{
 		TimestampTz now;
 		TimestampTz next;
+		TimestampTz due;
 
 		/*
 		 * pg_cancel_backend cancels the pass in progress (maintenance_pass
@@ -962,10 +959,85 @@ pgmq_c_maintenance_main(Datum main_arg)
 			maintenance_pass();
 			continue;
 		}
+		due = due_notify_in_own_transaction();
+		if (due != 0 && due < next)
+			next = due;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 TimestampDifferenceMilliseconds(now, next), PG_WAIT_EXTENSION);
+						 TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+	}
+}
+
+/* Say when this worker will next look for due messages (see worker_due_soon). */
+static void
+set_due_wake_at(TimestampTz at)
+{
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	my_slot->due_wake_at = at;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * One round of due_notify.c in its own transaction.  Returns when the next
+ * round is due, 0 if nothing is planned.  An error is logged and the round
+ * tried again at the next maintenance interval.
+ */
+static TimestampTz
+due_notify_in_own_transaction(void)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	TimestampTz due = 0;
+
+	set_due_wake_at(0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		due = due_notify_round();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		due = 0;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	set_due_wake_at(due == 0 ? DT_NOEND : due);
+	return due;
+}
+
+/*
+ * A delayed message of a queue with notifications, due at `due`, has just
+ * been committed: wake this database's worker if it is looking (it may have
+ * looked before the commit) or plans to wake later than that.
+ */
+void
+worker_due_soon(TimestampTz due)
+{
+	WorkerSlot *slot;
+	pid_t		pid = 0;
+
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	slot = slot_for(MyDatabaseId);
+	if (slot != NULL && slot->pid != 0 && (slot->due_wake_at == 0 || due < slot->due_wake_at))
+		pid = slot->pid;
+	LWLockRelease(shared->lock);
+	if (pid != 0)
+	{
+		PGPROC	   *proc = BackendPidGetProc(pid);
+
+		if (proc != NULL)
+			SetLatch(&proc->procLatch);
 	}
 }
 
@@ -1218,9 +1290,6 @@ worker_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	InstallShmemRequestHook(prev_shmem_request_hook, worker_shmem_request);
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = worker_shmem_startup;
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = worker_utility_hook;
 

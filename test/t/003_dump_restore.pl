@@ -1,6 +1,8 @@
 # pg_dump and restore: queues are ordinary tables, pgmq.meta is dumped as
 # extension configuration, so a restored database has every queue, message,
-# archived message and msg_id position, and keeps working.
+# archived message and msg_id position, and keeps working; insert
+# notifications too (their trigger goes with the table, their settings with
+# pgmq.notify_insert_throttle).
 
 use strict;
 use warnings;
@@ -27,6 +29,7 @@ $node->safe_psql('source', q{
     SELECT pgmq.archive('Orders', 1::bigint);
     SELECT pgmq.read('Orders', 0, 1);
     SELECT pgmq.send('cache', '{"c":1}');
+    SELECT pgmq.enable_notify_insert('Orders', 500);
 });
 
 my $dump = $node->basedir . '/source.sql';
@@ -57,6 +60,15 @@ is( $node->safe_psql('target',
     '2,3,4', 'restored queue delivers old and new messages');
 is($node->safe_psql('target', q{SELECT count(*) FROM pgmq.q_cache}),
     '1', 'unlogged queue contents are dumped too');
+is( $node->safe_psql('target',
+        q{SELECT queue_name || ':' || throttle_interval_ms FROM pgmq.list_notify_insert_throttles()}),
+    'Orders:500', 'insert notification settings restored');
+my ($stdout, $stderr);
+# The earlier send notified: wait out the 500 ms throttle first.
+$node->psql('target', q{LISTEN "pgmq.q_Orders.INSERT"; SELECT pg_sleep(0.6); SELECT pgmq.send('Orders', '{"n":5}'); SELECT 'after';},
+    stdout => \$stdout, stderr => \$stderr);
+like($stdout, qr/Asynchronous notification "pgmq\.q_Orders\.INSERT" received/,
+    'the restored trigger notifies on the queue\'s channel');
 
 $node->stop;
 done_testing();
