@@ -9,10 +9,10 @@
  * pgmq notifies only at insert.  A message sent with a delay is invisible
  * then, and a consumer that reads when notified finds nothing and waits for
  * the next insert.  Here the worker of each database keeps, per queue with
- * notifications, the time up to which due messages have been announced.
- * Each round asks whether a never-read message (read_ct 0: delayed, not a
- * lease running out) became visible since then, notifies if so, and says
- * when the next one is due; the worker sleeps until then.  A transaction
+ * notifications, the earliest never-read message (read_ct 0: delayed, not
+ * a lease running out) it has seen waiting.  Each round notifies the queues
+ * where that one has come due and looks for the next; the worker sleeps
+ * until the earliest of them.  A transaction
  * that commits a delayed send to such a queue wakes the worker if that is
  * sooner than it planned (worker_due_soon).  A notification the throttle
  * holds back is sent once the interval has passed, not dropped.
@@ -30,19 +30,20 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-/* A queue watched: announced up to when. */
+/* A queue watched. */
 typedef struct WatchedQueue
 {
 	Oid			relid;			/* hash key: its queue table */
-	TimestampTz announced_through;
-	uint64		round;			/* the last round that saw it */
+	TimestampTz waiting_due;	/* earliest delayed message seen waiting; 0 none */
+	bool		owed;			/* one came due; the throttle held it back */
+	uint64		round;			/* the last round that saw the queue */
 } WatchedQueue;
 
 static HTAB *watched = NULL;
 static uint64 round_number = 0;
 
 static WatchedQueue *
-watch(Oid relid, TimestampTz now)
+watch(Oid relid)
 {
 	WatchedQueue *w;
 	bool		found;
@@ -60,7 +61,10 @@ watch(Oid relid, TimestampTz now)
 	}
 	w = (WatchedQueue *) hash_search(watched, &relid, HASH_ENTER, &found);
 	if (!found)
-		w->announced_through = now; /* due before the watch began: not ours */
+	{
+		w->waiting_due = 0;
+		w->owed = false;
+	}
 	w->round = round_number;
 	return w;
 }
@@ -81,19 +85,25 @@ forget_unwatched(void)
 }
 
 /*
- * One queue: notify if a delayed message became due since the last
- * announcement; the next due time (or the end of the throttle holding a
- * notification back), 0 if none.
+ * One queue: notify if the delayed message it saw waiting last time has
+ * come due (or a notification is still owed to the throttle); look for the
+ * next one.  Returns when to look again, 0 if nothing waits.
+ *
+ * Only what an earlier round saw still in the future counts as delayed: a
+ * message sent without a delay is visible from its commit on, and its
+ * insert notification has told the listeners already.  A delayed send's
+ * commit wakes the worker (worker_due_soon), so the round that sees it
+ * waiting comes before it is due.
  */
 static TimestampTz
 watch_queue(const char *name, int32 throttle_ms, TimestampTz now)
 {
 	Oid			relid = queue_relation_oid(name, "q");
-	Oid			argtypes[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2];
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
 	WatchedQueue *w;
 	TimestampTz next = 0;
-	bool		became_due;
+	TimestampTz retry = 0;
 	bool		isnull;
 	Datum		d;
 	Oid			save_userid;
@@ -101,38 +111,37 @@ watch_queue(const char *name, int32 throttle_ms, TimestampTz now)
 
 	if (!OidIsValid(relid))
 		return 0;
-	w = watch(relid, now);
-	values[0] = TimestampTzGetDatum(w->announced_through);
-	values[1] = TimestampTzGetDatum(now);
-
-	/* The worker is a superuser: look at a user's table as its owner. */
-	queue_become_owner(relid, &save_userid, &save_sec_context);
-	result_run_sql(psprintf("SELECT EXISTS (SELECT FROM %1$s WHERE vt OPERATOR(pg_catalog.>) $1"
-							" AND vt" LE "$2 AND read_ct" EQ "0),"
-							" (SELECT pg_catalog.min(vt) FROM %1$s WHERE vt OPERATOR(pg_catalog.>) $2"
-							" AND read_ct" EQ "0)",
-							admin_relation_sql_name(relid)),
-				   2, argtypes, values, NULL, SPI_OK_SELECT);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	became_due = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull)
-		next = DatumGetTimestampTz(d);
-
-	if (became_due)
+	w = watch(relid);
+	if (w->waiting_due != 0 && w->waiting_due <= now)
+		w->owed = true;
+	if (w->owed)
 	{
 		TimestampTz prev;
 
 		if (wakeup_notify_claim(relid, throttle_ms, now, &prev) == NOTIFY_THROTTLED)
+			retry = prev + (TimestampTz) throttle_ms * 1000;
+		else
 		{
-			TimestampTz free_at = prev + (TimestampTz) throttle_ms * 1000;
-
-			return next == 0 ? free_at : Min(next, free_at);
+			Async_Notify(psprintf("pgmq.q_%s.INSERT", name), NULL);
+			w->owed = false;
 		}
-		Async_Notify(psprintf("pgmq.q_%s.INSERT", name), NULL);
 	}
-	w->announced_through = now;
+
+	/* The worker is a superuser: look at a user's table as its owner. */
+	values[0] = TimestampTzGetDatum(now);
+	queue_become_owner(relid, &save_userid, &save_sec_context);
+	result_run_sql(psprintf("SELECT pg_catalog.min(vt) FROM %s WHERE vt OPERATOR(pg_catalog.>) $1"
+							" AND read_ct" EQ "0",
+							admin_relation_sql_name(relid)),
+				   1, argtypes, values, NULL, SPI_OK_SELECT);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		next = DatumGetTimestampTz(d);
+	w->waiting_due = next;
+
+	if (retry != 0 && (next == 0 || retry < next))
+		return retry;
 	return next;
 }
 

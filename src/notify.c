@@ -257,9 +257,9 @@ throttle_by_table(const char *queue, bool read_only, int32 *throttle_ms)
 		admin_run_sql("WITH due AS (UPDATE pgmq.notify_insert_throttle"
 					  " SET last_notified_at = pg_catalog.clock_timestamp()"
 					  " WHERE queue_name" EQ "$1 AND (throttle_interval_ms" EQ "0"
-					  " OR pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) last_notified_at"
-					  " OPERATOR(pg_catalog.>=) throttle_interval_ms OPERATOR(pg_catalog.*)"
-					  " '1 millisecond'::pg_catalog.interval) RETURNING 1)"
+					  " OR (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) last_notified_at)"
+					  " OPERATOR(pg_catalog.>=) (throttle_interval_ms OPERATOR(pg_catalog.*)"
+					  " '1 millisecond'::pg_catalog.interval)) RETURNING 1)"
 					  " SELECT EXISTS (SELECT FROM due) OR NOT EXISTS"
 					  " (SELECT FROM pgmq.notify_insert_throttle WHERE queue_name" EQ "$1)",
 					  1, argtypes, values, SPI_OK_SELECT);
