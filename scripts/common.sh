@@ -9,8 +9,8 @@
 PG_MAJOR=15
 PG_BINDIR=/usr/lib/postgresql/$PG_MAJOR/bin
 PG_CONFIG=$PG_BINDIR/pg_config
-# pgbouncer: test/t/010_pgbouncer.pl runs pgmq_c through it.
-PACKAGES=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl pgbouncer make gcc)
+# What both scripts need; scripts/test adds what only the tests use.
+PACKAGES=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libipc-run-perl make gcc)
 
 export PG_CONFIG
 export PATH="$PG_BINDIR:$PATH"
