@@ -48,6 +48,10 @@ installcheck: export LC_COLLATE = C.UTF-8
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS knows nothing of our headers: every object depends on all of them,
+# so a changed struct never leaves a stale object behind.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
+
 # `make -s print-REGRESS` prints a variable as make sees it: scripts/test
 # uses it to know how many tests each layer must run.
 print-%:
