@@ -196,7 +196,8 @@ slot_view(Oid relid, TimestampTz now, SlotView *view)
 	memset(view, 0, sizeof(*view));
 	if (!queue_slots_enabled())
 		return;
-	slot = queue_slot_acquire(relid, false);
+	/* Tracked from now on if there is room: counting starts at zero. */
+	slot = queue_slot_acquire(relid, true);
 	if (slot != NULL)
 	{
 		SpinLockAcquire(&slot->mutex);
