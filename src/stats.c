@@ -24,7 +24,9 @@
  */
 #include "queue_slot.h"
 
+#include "catalog/pg_control.h"
 #include "catalog/pg_type.h"
+#include "common/controldata_utils.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -373,8 +375,23 @@ pgmq_c_statistics_enabled(PG_FUNCTION_ARGS)
  */
 
 /*
- * At a clean shutdown (code 0), in the postmaster, the last process: write
- * every live queue's counters, through a temporary file renamed into place.
+ * Did the server just shut down cleanly?  The postmaster exits with code 0
+ * after an immediate shutdown too; pg_control tells them apart (the
+ * shutdown checkpoint has been written, or not).
+ */
+static bool
+shut_down_cleanly(void)
+{
+	bool		crc_ok;
+	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
+
+	return crc_ok && (control->state == DB_SHUTDOWNED ||
+					  control->state == DB_SHUTDOWNED_IN_RECOVERY);
+}
+
+/*
+ * At a clean shutdown, in the postmaster, the last process: write every
+ * live queue's counters, through a temporary file renamed into place.
  */
 static void
 stats_save(int code, Datum arg)
@@ -385,7 +402,7 @@ stats_save(int code, Datum arg)
 	uint32		header[2] = {STATS_FILE_MAGIC, STATS_FILE_VERSION};
 	bool		ok;
 
-	if (code != 0 || !queue_slots_enabled())
+	if (code != 0 || !queue_slots_enabled() || !shut_down_cleanly())
 		return;
 	file = AllocateFile(STATS_FILE ".tmp", PG_BINARY_W);
 	if (file == NULL)
