@@ -41,6 +41,9 @@
 /* Rates look back this far. */
 #define RATE_WINDOW_MS		60000
 
+/* Setting: count at all (see README.md, "Monitoring"). */
+static bool track_stats = true;
+
 /* One queue's counters as the file keeps them. */
 typedef struct SavedCounters
 {
@@ -53,6 +56,28 @@ typedef struct SavedCounters
  * Counting
  * ---------------------------------------------------------------------
  */
+
+void
+stats_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomBoolVariable("pgmq_c.track_stats",
+							 "Counts sends, reads, deletes, ... per queue for pgmq.queue_stats.",
+							 NULL,
+							 &track_stats,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+/* Are counts kept? (queue_events.c gathers none otherwise.) */
+bool
+stats_tracking(void)
+{
+	return track_stats && queue_slots_enabled();
+}
 
 /* A committed transaction's counts for one queue (see queue_events.c). */
 void
