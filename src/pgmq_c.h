@@ -150,6 +150,8 @@ extern void worker_shmem_startup(void);
 extern void worker_due_soon(TimestampTz due);
 
 /* stats.c: per-queue statistics in shared memory, queue_stats, Prometheus */
+extern void stats_init(void);
+extern bool stats_tracking(void);
 extern void stats_shmem_startup(void);
 extern void stats_add(Oid relid, const int64 *counts);
 extern void stats_sample_rates(void);

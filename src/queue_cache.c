@@ -215,21 +215,17 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		0, {InvalidOid}, true
 	},
 	/*
-	 * queue_stats: the depth of the queue at $1 (now).  Visible messages
-	 * are counted in one pass over the part of the vt index at or before
-	 * $1; in flight (read, lease running) and delayed (never read, not due
-	 * yet) in one pass over the part after it, which is small unless many
-	 * messages are leased or delayed.  The oldest visible message is the
-	 * head of the queue: the first by msg_id that is visible.
+	 * queue_stats: the depth of the queue at $1 (now), exact, in one pass
+	 * over the table: visible, in flight (read, lease running), delayed
+	 * (never read, not due yet) and the age of the oldest visible message.
 	 */
 	[QPLAN_DEPTH] = {
-		"SELECT (SELECT pg_catalog.count(*) FROM {queue} WHERE vt" LE "$1),"
-		" later.in_flight, later.delayed,"
-		" (SELECT $1 OPERATOR(pg_catalog.-) enqueued_at FROM {queue} WHERE vt" LE "$1"
-		" ORDER BY msg_id LIMIT 1)"
-		" FROM (SELECT pg_catalog.count(*) FILTER (WHERE read_ct OPERATOR(pg_catalog.>) 0) AS in_flight,"
-		" pg_catalog.count(*) FILTER (WHERE read_ct" EQ "0) AS delayed"
-		" FROM {queue} WHERE vt OPERATOR(pg_catalog.>) $1) later",
+		"SELECT pg_catalog.count(*) FILTER (WHERE vt" LE "$1),"
+		" pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1"
+		" AND read_ct OPERATOR(pg_catalog.>) 0),"
+		" pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND read_ct" EQ "0),"
+		" $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at) FILTER (WHERE vt" LE "$1)"
+		" FROM {queue}",
 		1, {TIMESTAMPTZOID}
 	},
 	[QPLAN_COUNT_ALL] = {

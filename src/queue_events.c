@@ -118,7 +118,7 @@ queue_events_rows(Oid relid, int64 n, TimestampTz readable_at, bool held)
 void
 queue_events_count(Oid relid, QueueCounter counter, int64 n)
 {
-	if (!queue_slots_enabled() || n <= 0)
+	if (n <= 0 || !stats_tracking())
 		return;
 	events_for(relid)->counts[counter] += n;
 }

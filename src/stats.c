@@ -24,7 +24,9 @@
  */
 #include "queue_slot.h"
 
+#include "catalog/pg_control.h"
 #include "catalog/pg_type.h"
+#include "common/controldata_utils.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -39,6 +41,9 @@
 /* Rates look back this far. */
 #define RATE_WINDOW_MS		60000
 
+/* Setting: count at all (see README.md, "Monitoring"). */
+static bool track_stats = true;
+
 /* One queue's counters as the file keeps them. */
 typedef struct SavedCounters
 {
@@ -51,6 +56,28 @@ typedef struct SavedCounters
  * Counting
  * ---------------------------------------------------------------------
  */
+
+void
+stats_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	DefineCustomBoolVariable("pgmq_c.track_stats",
+							 "Counts sends, reads, deletes, ... per queue for pgmq.queue_stats.",
+							 NULL,
+							 &track_stats,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+}
+
+/* Are counts kept? (queue_events.c gathers none otherwise.) */
+bool
+stats_tracking(void)
+{
+	return track_stats && queue_slots_enabled();
+}
 
 /* A committed transaction's counts for one queue (see queue_events.c). */
 void
@@ -373,8 +400,23 @@ pgmq_c_statistics_enabled(PG_FUNCTION_ARGS)
  */
 
 /*
- * At a clean shutdown (code 0), in the postmaster, the last process: write
- * every live queue's counters, through a temporary file renamed into place.
+ * Did the server just shut down cleanly?  The postmaster exits with code 0
+ * after an immediate shutdown too; pg_control tells them apart (the
+ * shutdown checkpoint has been written, or not).
+ */
+static bool
+shut_down_cleanly(void)
+{
+	bool		crc_ok;
+	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
+
+	return crc_ok && (control->state == DB_SHUTDOWNED ||
+					  control->state == DB_SHUTDOWNED_IN_RECOVERY);
+}
+
+/*
+ * At a clean shutdown, in the postmaster, the last process: write every
+ * live queue's counters, through a temporary file renamed into place.
  */
 static void
 stats_save(int code, Datum arg)
@@ -385,7 +427,7 @@ stats_save(int code, Datum arg)
 	uint32		header[2] = {STATS_FILE_MAGIC, STATS_FILE_VERSION};
 	bool		ok;
 
-	if (code != 0 || !queue_slots_enabled())
+	if (code != 0 || !queue_slots_enabled() || !shut_down_cleanly())
 		return;
 	file = AllocateFile(STATS_FILE ".tmp", PG_BINARY_W);
 	if (file == NULL)
