@@ -80,8 +80,19 @@ ensure_packages() {
 	else
 		say "installing: ${missing[*]}"
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		# Packages such as pgbouncer and prometheus start a system service
+		# when installed; the tests start their own.  A policy-rc.d that
+		# says no keeps them stopped (unless the machine has one already).
+		local policy=/usr/sbin/policy-rc.d added_policy=
+		if [ ! -e "$policy" ]; then
+			as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $policy && chmod 755 $policy" && added_policy=1
+		fi
 		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 \
-			--no-install-recommends "${missing[@]}"
+			--no-install-recommends "${missing[@]}" || {
+			[ -n "$added_policy" ] && as_root rm -f "$policy"
+			die "apt-get install failed"
+		}
+		[ -n "$added_policy" ] && as_root rm -f "$policy"
 	fi
 	[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing packages"
 	if is_root; then
