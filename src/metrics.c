@@ -18,7 +18,8 @@
  * security, with inheritance children, of another access method, readable
  * only through column grants, or with its columns altered) is counted by
  * the SQL statement QPLAN_METRICS, which gives the same numbers and the
- * errors Postgres gives.
+ * errors Postgres gives; for a partitioned queue it counts the default
+ * partition's rows in the same pass.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,11 +31,13 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -191,25 +194,64 @@ metrics_total(Oid sequence, bool *isnull)
 }
 
 /*
- * The SQL statement, for the tables metrics_scan_heap does not read.  The
- * caller is connected to SPI; the values live in SPI memory until the
- * caller has copied them.
+ * The relations holding the default partition's rows, as an oid[] for the
+ * statement, when the pass over the queue table can count them: not when
+ * one of them has row-level security of its own, which a query of the
+ * queue table would not apply (those are counted on their own).
+ */
+static Datum
+metrics_default_relids(Oid default_part)
+{
+	List	   *relids = find_all_inheritors(default_part, AccessShareLock, NULL);
+	Datum	   *elems = palloc(list_length(relids) * sizeof(Datum));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, relids)
+	{
+		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
+		bool		rls = rel->rd_rel->relrowsecurity;
+
+		relation_close(rel, NoLock);
+		if (rls)
+			return (Datum) 0;
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	}
+	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
+/*
+ * The SQL statement, for the tables metrics_scan_heap does not read; it
+ * counts the rows of a partitioned queue's default partition in the same
+ * pass.  The caller is connected to SPI; the values live in SPI memory
+ * until the caller has copied them.
  */
 static void
 metrics_by_sql(QueueCacheEntry *entry, TupleDesc tupdesc, Datum *values, bool *nulls)
 {
 	Oid			sequence = queue_cache_sequence(entry);
-	Datum		sequence_arg = ObjectIdGetDatum(sequence);
+	Oid			default_part = partitions_readable_default(queue_cache_relid(entry));
+	Datum		args[2] = {ObjectIdGetDatum(sequence), (Datum) 0};
+	char		argnulls[3] = "nn";
 
 	/* No identity sequence (altered by hand): total_messages is NULL. */
-	if (queue_execute(entry, QPLAN_METRICS, &sequence_arg, OidIsValid(sequence) ? " " : "n") != 1)
+	if (OidIsValid(sequence))
+		argnulls[0] = ' ';
+	if (OidIsValid(default_part))
+		args[1] = metrics_default_relids(default_part);
+	if (args[1] != (Datum) 0)
+		argnulls[1] = ' ';
+	if (queue_execute(entry, QPLAN_METRICS, args, argnulls) != 1)
 		elog(ERROR, "metrics query returned no row");
-	result_check_columns(SPI_tuptable->tupdesc, tupdesc, 1, 6,
+	result_check_columns(SPI_tuptable->tupdesc, tupdesc, 1, METRICS_COLUMNS - 1,
 						 "The queue's statistics no longer have the types of pgmq's metrics_result.");
-	for (int i = 1; i <= 6; i++)
+	for (int i = 1; i < METRICS_COLUMNS; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i, &nulls[i]);
-	/* Rows in the default partition of a partitioned queue, else NULL. */
-	values[7] = Int64GetDatum(partitions_default_length(queue_cache_relid(entry), &nulls[7]));
+	/* default_partition_length: NULL unless there is a readable one */
+	if (!OidIsValid(default_part))
+		nulls[7] = true;
+	else if (args[1] == (Datum) 0)
+		values[7] = Int64GetDatum(partitions_default_length(queue_cache_relid(entry), &nulls[7]));
 }
 
 /*

@@ -197,9 +197,11 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		" CASE WHEN $1 IS NOT NULL THEN"
 		" COALESCE(pg_catalog.pg_sequence_last_value($1), 0) END,"
 		" pg_catalog.now(),"
-		" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now())"
+		" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now()),"
+		/* rows in the default partition: $2 lists its relations */
+		" pg_catalog.count(*) FILTER (WHERE tableoid" EQ "ANY ($2))"
 		" FROM {queue}",
-		1, {REGCLASSOID}
+		2, {REGCLASSOID, OIDARRAYOID}
 	},
 	[QPLAN_READ_DLQ] = {
 		LEASE_SPLIT("", "$3"),
