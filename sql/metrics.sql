@@ -109,6 +109,18 @@ SELECT queue_length, queue_visible_length, newest_msg_age_sec, oldest_msg_age_se
 FROM pgmq.metrics('m_scan');
 SELECT pg_temp.agrees('m_scan') AS heap_scan;
 COMMIT;
+-- a role that may read only the columns metrics needs gets the statement
+CREATE ROLE regress_metrics_columns;
+GRANT USAGE ON SCHEMA pgmq TO regress_metrics_columns;
+GRANT SELECT (enqueued_at, vt) ON pgmq.q_m_scan TO regress_metrics_columns;
+SELECT format('GRANT SELECT ON %s TO regress_metrics_columns',
+              pg_get_serial_sequence('pgmq.q_m_scan', 'msg_id')) \gexec
+SET ROLE regress_metrics_columns;
+SELECT queue_length, queue_visible_length FROM pgmq.metrics('m_scan');
+RESET ROLE;
+SELECT queue_length, queue_visible_length FROM pgmq.metrics('m_scan');
+DROP OWNED BY regress_metrics_columns;
+DROP ROLE regress_metrics_columns;
 -- rows deleted in this transaction are gone, rows updated counted once
 BEGIN;
 DELETE FROM pgmq.q_m_scan WHERE msg_id <= 10;

@@ -195,18 +195,24 @@ metrics_total(Oid sequence, bool *isnull)
 
 /*
  * The relations holding the default partition's rows, as an oid[] for the
- * statement, when the pass over the queue table can count them: not when
- * one of them has row-level security of its own, which a query of the
- * queue table would not apply (those are counted on their own).
+ * statement, when the pass over the queue table can count them; else 0,
+ * and they are counted on their own.  Not when one of them has row-level
+ * security of its own, which a query of the queue table would not apply,
+ * nor when the role may read the queue table only through column grants
+ * (the statement reads tableoid).
  */
 static Datum
-metrics_default_relids(Oid default_part)
+metrics_default_relids(Oid relid, Oid default_part)
 {
-	List	   *relids = find_all_inheritors(default_part, AccessShareLock, NULL);
-	Datum	   *elems = palloc(list_length(relids) * sizeof(Datum));
+	List	   *relids;
+	Datum	   *elems;
 	int			n = 0;
 	ListCell   *lc;
 
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return (Datum) 0;
+	relids = find_all_inheritors(default_part, AccessShareLock, NULL);
+	elems = palloc(list_length(relids) * sizeof(Datum));
 	foreach(lc, relids)
 	{
 		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
@@ -232,16 +238,15 @@ metrics_by_sql(QueueCacheEntry *entry, TupleDesc tupdesc, Datum *values, bool *n
 	Oid			sequence = queue_cache_sequence(entry);
 	Oid			default_part = partitions_readable_default(queue_cache_relid(entry));
 	Datum		args[2] = {ObjectIdGetDatum(sequence), (Datum) 0};
-	char		argnulls[3] = "nn";
+	char		argnulls[3] = "n ";
 
 	/* No identity sequence (altered by hand): total_messages is NULL. */
 	if (OidIsValid(sequence))
 		argnulls[0] = ' ';
 	if (OidIsValid(default_part))
-		args[1] = metrics_default_relids(default_part);
-	if (args[1] != (Datum) 0)
-		argnulls[1] = ' ';
-	if (queue_execute(entry, QPLAN_METRICS, args, argnulls) != 1)
+		args[1] = metrics_default_relids(queue_cache_relid(entry), default_part);
+	if (queue_execute(entry, args[1] != (Datum) 0 ? QPLAN_METRICS_PARTITIONED : QPLAN_METRICS,
+					  args, argnulls) != 1)
 		elog(ERROR, "metrics query returned no row");
 	result_check_columns(SPI_tuptable->tupdesc, tupdesc, 1, METRICS_COLUMNS - 1,
 						 "The queue's statistics no longer have the types of pgmq's metrics_result.");

@@ -90,6 +90,7 @@ typedef enum QueuePlan
 	QPLAN_SET_VT,
 	QPLAN_SET_VT_BATCH,
 	QPLAN_METRICS,
+	QPLAN_METRICS_PARTITIONED,
 	/* queues with max_receives: exhausted messages go to the dead letters */
 	QPLAN_READ_DLQ,
 	QPLAN_READ_CONDITIONAL_DLQ,
