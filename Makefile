@@ -24,7 +24,7 @@ endif
 TEST_CONFIG = $(srcdir)/test/pgmq_c.conf
 
 # pg_regress: one file per area of the SQL API, in sql/ and expected/.
-REGRESS = install names queues send read ack metrics untyped bad_input cache privileges hardening policies redrive partitioned notify
+REGRESS = install names queues send read ack metrics untyped bad_input cache privileges hardening policies redrive partitioned notify stats
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=$(TEST_CONFIG) --encoding=UTF8
 
 # Isolation specs: test/isolation/specs/*.spec, expected in test/isolation/expected/.
@@ -47,6 +47,10 @@ installcheck: export LC_COLLATE = C.UTF-8
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS knows nothing of our headers: every object depends on all of them,
+# so a changed struct never leaves a stale object behind.
+$(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
 
 # `make -s print-REGRESS` prints a variable as make sees it: scripts/test
 # uses it to know how many tests each layer must run.

@@ -243,3 +243,147 @@ AS $$
     FROM @extschema@.notify_insert_throttle t
     ORDER BY t.queue_name
 $$;
+
+------------------------------------------------------------------------------
+-- Statistics (src/stats.c): queue_stats, stats_reset, Prometheus
+--
+-- Depth columns are read from the queue tables (as their owner, so that
+-- pg_monitor needs no right on the messages); counters and rates come from
+-- shared memory and are NULL without pgmq_c preloaded, or for a queue
+-- beyond pgmq_c.max_tracked_queues.  Readable by superusers and pg_monitor.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._queue_stats(
+    OUT queue_name text,
+    OUT visible bigint,
+    OUT in_flight bigint,
+    OUT delayed bigint,
+    OUT archive_size bigint,
+    OUT dead_letter_size bigint,
+    OUT oldest_visible_age interval,
+    OUT sent_total bigint,
+    OUT read_total bigint,
+    OUT deleted_total bigint,
+    OUT archived_total bigint,
+    OUT popped_total bigint,
+    OUT dead_lettered_total bigint,
+    OUT expired_total bigint,
+    OUT redriven_total bigint,
+    OUT send_rate double precision,
+    OUT read_rate double precision,
+    OUT stats_reset timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pgmq_c_queue_stats'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW @extschema@.queue_stats AS
+    SELECT * FROM @extschema@._queue_stats();
+
+CREATE FUNCTION @extschema@.stats_reset(queue_name text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_stats_reset'
+LANGUAGE C VOLATILE;
+
+-- Internal: are counters kept (pgmq_c preloaded)?
+CREATE FUNCTION @extschema@._statistics_enabled()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_statistics_enabled'
+LANGUAGE C STABLE;
+
+-- Internal: a label value as the Prometheus text format writes it.
+CREATE FUNCTION @extschema@._prometheus_label(value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+    SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(value,
+           E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n')
+$$;
+
+-- Every queue's depth, counters and rates, and every worker's last pass, in
+-- the Prometheus text exposition format (version 0.0.4).
+CREATE FUNCTION @extschema@.prometheus_metrics()
+RETURNS text
+LANGUAGE sql VOLATILE
+AS $$
+WITH q AS (
+    SELECT * FROM @extschema@.queue_stats
+), w AS (
+    SELECT * FROM @extschema@.worker_status WHERE @extschema@._statistics_enabled()
+), family (ord, metric, kind, help) AS (VALUES
+    (1, 'pgmq_queue_visible_messages', 'gauge', 'Messages that can be read now.'),
+    (2, 'pgmq_queue_in_flight_messages', 'gauge', 'Messages read and not yet deleted or archived, their visibility timeout running.'),
+    (3, 'pgmq_queue_delayed_messages', 'gauge', 'Messages sent with a delay that has not passed yet.'),
+    (4, 'pgmq_queue_archive_messages', 'gauge', 'Rows in the queue''s archive (estimate from the last ANALYZE or VACUUM).'),
+    (5, 'pgmq_queue_dead_letter_messages', 'gauge', 'Messages in the queue''s dead-letter queue.'),
+    (6, 'pgmq_queue_oldest_visible_age_seconds', 'gauge', 'Age of the message at the head of the queue, the next to be read.'),
+    (7, 'pgmq_queue_sent_total', 'counter', 'Messages sent to the queue.'),
+    (8, 'pgmq_queue_read_total', 'counter', 'Messages handed out by read.'),
+    (9, 'pgmq_queue_deleted_total', 'counter', 'Messages deleted.'),
+    (10, 'pgmq_queue_archived_total', 'counter', 'Messages archived.'),
+    (11, 'pgmq_queue_popped_total', 'counter', 'Messages popped.'),
+    (12, 'pgmq_queue_dead_lettered_total', 'counter', 'Messages moved to the dead letters after max_receives reads.'),
+    (13, 'pgmq_queue_expired_total', 'counter', 'Messages removed by the queue''s retention.'),
+    (14, 'pgmq_queue_redriven_total', 'counter', 'Dead letters redriven back into the queue.'),
+    (15, 'pgmq_queue_send_rate', 'gauge', 'Messages sent per second over the last minute.'),
+    (16, 'pgmq_queue_read_rate', 'gauge', 'Messages read per second over the last minute.'),
+    (17, 'pgmq_worker_last_run_timestamp_seconds', 'gauge', 'When the database''s maintenance worker last started a pass (Unix time).'),
+    (18, 'pgmq_worker_last_run_duration_seconds', 'gauge', 'How long the last maintenance pass took.'),
+    (19, 'pgmq_worker_moved_total', 'counter', 'Dead letters the worker moved since it started.'),
+    (20, 'pgmq_worker_expired_total', 'counter', 'Messages the worker expired since it started.'),
+    (21, 'pgmq_worker_last_error_timestamp_seconds', 'gauge', 'When the worker last reported an error (Unix time).')
+), sample (ord, label, value) AS (
+    SELECT x.ord, 'queue="' OPERATOR(pg_catalog.||) @extschema@._prometheus_label(q.queue_name)
+                  OPERATOR(pg_catalog.||) '"', x.value
+    FROM q CROSS JOIN LATERAL (VALUES
+        (1, q.visible::pg_catalog.numeric),
+        (2, q.in_flight::pg_catalog.numeric),
+        (3, q.delayed::pg_catalog.numeric),
+        (4, q.archive_size::pg_catalog.numeric),
+        (5, q.dead_letter_size::pg_catalog.numeric),
+        (6, COALESCE(EXTRACT(epoch FROM q.oldest_visible_age), 0)),
+        (7, q.sent_total::pg_catalog.numeric),
+        (8, q.read_total::pg_catalog.numeric),
+        (9, q.deleted_total::pg_catalog.numeric),
+        (10, q.archived_total::pg_catalog.numeric),
+        (11, q.popped_total::pg_catalog.numeric),
+        (12, q.dead_lettered_total::pg_catalog.numeric),
+        (13, q.expired_total::pg_catalog.numeric),
+        (14, q.redriven_total::pg_catalog.numeric),
+        (15, pg_catalog.round(q.send_rate::pg_catalog.numeric, 3)),
+        (16, pg_catalog.round(q.read_rate::pg_catalog.numeric, 3))
+    ) AS x (ord, value)
+    WHERE x.value IS NOT NULL
+    UNION ALL
+    SELECT x.ord, 'database="' OPERATOR(pg_catalog.||) @extschema@._prometheus_label(w.database::pg_catalog.text)
+                  OPERATOR(pg_catalog.||) '"', x.value
+    FROM w CROSS JOIN LATERAL (VALUES
+        (17, EXTRACT(epoch FROM w.last_run_at)),
+        (18, EXTRACT(epoch FROM w.last_run_duration)),
+        (19, w.moved::pg_catalog.numeric),
+        (20, w.expired::pg_catalog.numeric),
+        (21, EXTRACT(epoch FROM w.last_error_at))
+    ) AS x (ord, value)
+    WHERE x.value IS NOT NULL
+)
+SELECT pg_catalog.string_agg(block, '' ORDER BY ord)
+FROM (
+    SELECT f.ord,
+           '# HELP ' OPERATOR(pg_catalog.||) f.metric OPERATOR(pg_catalog.||) ' '
+           OPERATOR(pg_catalog.||) f.help OPERATOR(pg_catalog.||) E'\n# TYPE '
+           OPERATOR(pg_catalog.||) f.metric OPERATOR(pg_catalog.||) ' '
+           OPERATOR(pg_catalog.||) f.kind OPERATOR(pg_catalog.||) E'\n'
+           OPERATOR(pg_catalog.||) COALESCE(pg_catalog.string_agg(
+               f.metric OPERATOR(pg_catalog.||) '{' OPERATOR(pg_catalog.||) s.label
+               OPERATOR(pg_catalog.||) '} ' OPERATOR(pg_catalog.||) s.value::pg_catalog.text
+               OPERATOR(pg_catalog.||) E'\n', '' ORDER BY s.label), '') AS block
+    FROM family f LEFT JOIN sample s ON s.ord OPERATOR(pg_catalog.=) f.ord
+    GROUP BY f.ord, f.metric, f.kind, f.help
+) blocks
+$$;
+
+REVOKE ALL ON FUNCTION @extschema@._queue_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@._queue_stats() TO pg_monitor;
+GRANT SELECT ON @extschema@.queue_stats TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@.prometheus_metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.prometheus_metrics() TO pg_monitor;
+REVOKE ALL ON FUNCTION @extschema@.stats_reset(text) FROM PUBLIC;

@@ -14,11 +14,18 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
-/* Deleted or archived: gone at commit, readable again if this aborts. */
+/*
+ * Deleted or archived (by plan `which`): gone at commit, readable again if
+ * this aborts; counted.
+ */
 static void
-ack_events(QueueCacheEntry *entry, uint64 n)
+ack_events(QueueCacheEntry *entry, QueuePlan which, uint64 n)
 {
+	bool		archived = which == QPLAN_ARCHIVE || which == QPLAN_ARCHIVE_BATCH;
+
 	queue_events_rows(queue_cache_relid(entry), (int64) n, 0, true);
+	queue_events_count(queue_cache_relid(entry), archived ? QUEUE_ARCHIVED : QUEUE_DELETED,
+					   (int64) n);
 }
 
 /* delete/archive of one id: true when the message existed. */
@@ -36,7 +43,7 @@ ack_one(FunctionCallInfo fcinfo, QueuePlan which)
 	SPI_connect();
 	n = queue_execute(entry, which, &id, NULL);
 	SPI_finish();
-	ack_events(entry, n);
+	ack_events(entry, which, n);
 	PG_RETURN_BOOL(n > 0);
 }
 
@@ -55,7 +62,7 @@ ack_many(FunctionCallInfo fcinfo, QueuePlan which, Datum ids, bool ids_null)
 	n = queue_execute(entry, which, &ids, NULL);
 	result_add_int8_column(fcinfo, SPI_tuptable, n);
 	SPI_finish();
-	ack_events(entry, n);
+	ack_events(entry, which, n);
 	return (Datum) 0;
 }
 
@@ -90,7 +97,7 @@ ack_untyped(FunctionCallInfo fcinfo, QueuePlan one, QueuePlan many)
 	n = queue_execute(entry, one, &id, NULL);
 	result_add_int8(fcinfo, DatumGetInt64(id), n == 0);
 	SPI_finish();
-	ack_events(entry, n);
+	ack_events(entry, one, n);
 	return (Datum) 0;
 }
 

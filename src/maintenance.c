@@ -86,14 +86,24 @@ maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *
 	SPI_connect();
 	if (queue->has_max_receives && queue_cache_max_receives(entry) > 0)
 	{
+		int64		moved;
+
 		values[0] = Int32GetDatum(queue_cache_max_receives(entry));
 		values[2] = CStringGetTextDatum(queue->name);
-		counts->moved += run_batches(entry, QPLAN_MOVE_EXHAUSTED, values, 1);
+		moved = run_batches(entry, QPLAN_MOVE_EXHAUSTED, values, 1);
+
+		counts->moved += moved;
+		queue_events_count(queue_cache_relid(entry), QUEUE_DEAD_LETTERED, moved);
 	}
 	if (queue->retention != (Datum) 0)
 	{
+		int64		expired;
+
 		values[0] = queue->retention;
-		counts->expired += run_batches(entry, QPLAN_EXPIRE, values, 1);
+		expired = run_batches(entry, QPLAN_EXPIRE, values, 1);
+
+		counts->expired += expired;
+		queue_events_count(queue_cache_relid(entry), QUEUE_EXPIRED, expired);
 	}
 	if (queue->archive_retention != (Datum) 0)
 	{

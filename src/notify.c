@@ -317,7 +317,7 @@ pgmq_c_notify_queue_listeners(PG_FUNCTION_ARGS)
 		channel = psprintf("pgmq.%s.INSERT", relname);
 	}
 
-	if (wakeup_enabled())
+	if (queue_slots_enabled())
 	{
 		if (!ours)
 			(void) throttle_by_table(queue, true, &throttle_ms);

@@ -6,8 +6,9 @@
  * Loaded on first use (CREATE EXTENSION, or any pgmq function), or at
  * server start through shared_preload_libraries.  Either way every SQL
  * function works; the parts that need shared memory (the background
- * worker, wait slots and notify throttles) are set up only when preloaded,
- * and the rest of the code asks wakeup_enabled() before it uses them.
+ * worker, the tracked queues' slots: wakeups, notify throttles and
+ * statistics) are set up only when preloaded, and the rest of the code asks
+ * queue_slots_enabled() before it uses them.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,7 +33,7 @@ pgmq_c_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	worker_shmem_request();
-	wakeup_shmem_request();
+	queue_slots_shmem_request();
 }
 
 static void
@@ -42,7 +43,8 @@ pgmq_c_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	worker_shmem_startup();
-	wakeup_shmem_startup();
+	queue_slots_shmem_startup();
+	stats_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -50,7 +52,8 @@ void
 _PG_init(void)
 {
 	worker_init();
-	wakeup_init();
+	queue_slots_init();
+	stats_init();
 	queue_events_init();
 
 	/* Keep the pgmq_c.* GUC namespace ours, so typos are reported. */

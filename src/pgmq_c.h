@@ -96,6 +96,9 @@ typedef enum QueuePlan
 	QPLAN_READ_CONDITIONAL_DLQ,
 	QPLAN_POP_DLQ,
 	QPLAN_NEXT_DUE,
+	/* queue_stats */
+	QPLAN_DEPTH,
+	QPLAN_COUNT_ALL,
 	/* the maintenance pass */
 	QPLAN_MOVE_EXHAUSTED,
 	QPLAN_EXPIRE,
@@ -147,12 +150,19 @@ extern void worker_shmem_request(void);
 extern void worker_shmem_startup(void);
 extern void worker_due_soon(TimestampTz due);
 
+/* stats.c: per-queue statistics in shared memory, queue_stats, Prometheus */
+extern void stats_init(void);
+extern bool stats_tracking(void);
+extern void stats_shmem_startup(void);
+extern void stats_add(Oid relid, const int64 *counts);
+extern void stats_sample_rates(void);
+
 /* due_notify.c: the worker notifies queues whose delayed messages come due */
 extern TimestampTz due_notify_round(void);
 
 /*
- * wakeup.c: shared wait slots (read_with_poll sleeps there, commits wake
- * it) and notify throttles.  Only when preloaded: wakeup_enabled().
+ * wakeup.c: waiting on a queue's slot (read_with_poll sleeps there,
+ * commits wake it) and its notify throttle.  Only when preloaded.
  */
 typedef enum NotifyClaim
 {
@@ -161,10 +171,16 @@ typedef enum NotifyClaim
 	NOTIFY_NO_SLOT				/* no shared memory for it: caller decides */
 } NotifyClaim;
 
-extern void wakeup_init(void);
-extern void wakeup_shmem_request(void);
-extern void wakeup_shmem_startup(void);
-extern bool wakeup_enabled(void);
+/* queue_slots.c: the table of tracked queues in shared memory */
+extern void queue_slots_init(void);
+extern void queue_slots_shmem_request(void);
+extern void queue_slots_shmem_startup(void);
+extern bool queue_slots_enabled(void);
+extern bool queue_slot_exists(Oid relid);
+extern void queue_slot_dropped(Oid relid);
+extern void queue_slots_forget_databases(const Oid *dboids, int ndboids,
+										 TimestampTz listed_at);
+
 extern bool wakeup_wait_begin(Oid relid, bool conditional);
 extern void wakeup_wait_looking(void);
 extern void wakeup_wait_sleep(TimestampTz due, TimestampTz deadline);
@@ -172,8 +188,6 @@ extern void wakeup_wait_end(bool full_batch);
 extern void wakeup_wait_abort(int nest_level);
 extern void wakeup_readable(Oid relid, int64 n);
 extern void wakeup_due(Oid relid, TimestampTz due);
-extern bool wakeup_has_slot(Oid relid);
-extern void wakeup_dropped(Oid relid);
 extern NotifyClaim wakeup_notify_claim(Oid relid, int32 throttle_ms, TimestampTz now,
 									   TimestampTz *prev);
 extern void wakeup_notify_unclaim(Oid relid, TimestampTz claimed, TimestampTz prev);
@@ -185,7 +199,21 @@ extern TimestampTz wakeup_notified_at(Oid relid);
  * it ends: wake waiters at commit, NOTIFY just before, give rows back to
  * waiters on abort.
  */
+typedef enum QueueCounter
+{
+	QUEUE_SENT,
+	QUEUE_READ,
+	QUEUE_DELETED,
+	QUEUE_ARCHIVED,
+	QUEUE_POPPED,
+	QUEUE_DEAD_LETTERED,
+	QUEUE_EXPIRED,
+	QUEUE_REDRIVEN,
+	QUEUE_NCOUNTERS
+} QueueCounter;
+
 extern void queue_events_init(void);
+extern void queue_events_count(Oid relid, QueueCounter counter, int64 n);
 extern void queue_events_rows(Oid relid, int64 n, TimestampTz readable_at, bool held);
 extern void queue_events_notify(Oid relid, const char *channel, int32 throttle_ms);
 extern bool queue_events_notify_pending(Oid relid);

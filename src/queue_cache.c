@@ -222,6 +222,28 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		"SELECT vt FROM {queue} WHERE vt OPERATOR(pg_catalog.>) " NOW_CLOCK " ORDER BY vt LIMIT 1",
 		0, {InvalidOid}, true
 	},
+	/*
+	 * queue_stats: the depth of the queue at $1 (now).  Visible messages
+	 * are counted in one pass over the part of the vt index at or before
+	 * $1; in flight (read, lease running) and delayed (never read, not due
+	 * yet) in one pass over the part after it, which is small unless many
+	 * messages are leased or delayed.  The oldest visible message is the
+	 * head of the queue: the first by msg_id that is visible.
+	 */
+	[QPLAN_DEPTH] = {
+		"SELECT (SELECT pg_catalog.count(*) FROM {queue} WHERE vt" LE "$1),"
+		" later.in_flight, later.delayed,"
+		" (SELECT $1 OPERATOR(pg_catalog.-) enqueued_at FROM {queue} WHERE vt" LE "$1"
+		" ORDER BY msg_id LIMIT 1)"
+		" FROM (SELECT pg_catalog.count(*) FILTER (WHERE read_ct OPERATOR(pg_catalog.>) 0) AS in_flight,"
+		" pg_catalog.count(*) FILTER (WHERE read_ct" EQ "0) AS delayed"
+		" FROM {queue} WHERE vt OPERATOR(pg_catalog.>) $1) later",
+		1, {TIMESTAMPTZOID}
+	},
+	[QPLAN_COUNT_ALL] = {
+		"SELECT pg_catalog.count(*) FROM {queue}",
+		0, {InvalidOid}
+	},
 	[QPLAN_POP_DLQ] = {
 		PICKED_SPLIT("", "$2")
 		" popped AS (DELETE FROM {queue} q WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))"

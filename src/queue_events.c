@@ -16,6 +16,9 @@
  *	  the queue's throttle in shared memory, so that exactly the committed
  *	  transactions notify, at most once each, and the throttle is given
  *	  back if the commit fails after all;
+ *	- how many messages it sent, read, deleted, ... per queue: added to the
+ *	  queue's statistics at commit (stats.c), so rolled-back work never
+ *	  counts;
  *	- a queue table dropped: its waiters wake and report it missing.
  * A subtransaction that aborts takes its part back; one that commits hands
  * it to its parent.  Nothing is woken for a prepared transaction (COMMIT
@@ -49,6 +52,7 @@ typedef struct QueueEvents
 	bool		notified;		/* done already (without shared memory) */
 	bool		throttle_reset;
 	bool		dropped;
+	int64		counts[QUEUE_NCOUNTERS];	/* statistics, added at commit */
 	bool		claimed;		/* notified at pre-commit: */
 	TimestampTz claimed_at;		/* when, */
 	TimestampTz claimed_prev;	/* and the throttle's time before */
@@ -92,7 +96,7 @@ queue_events_rows(Oid relid, int64 n, TimestampTz readable_at, bool held)
 {
 	QueueEvents *ev;
 
-	if (!wakeup_enabled() || n <= 0)
+	if (!queue_slots_enabled() || n <= 0)
 		return;
 	ev = events_for(relid);
 	if (held)
@@ -108,6 +112,15 @@ queue_events_rows(Oid relid, int64 n, TimestampTz readable_at, bool held)
 	}
 	else if (readable_at == ev->due)
 		ev->due_rows += n;
+}
+
+/* Statistics: n more of `counter` for the queue, if this commits. */
+void
+queue_events_count(Oid relid, QueueCounter counter, int64 n)
+{
+	if (n <= 0 || !stats_tracking())
+		return;
+	events_for(relid)->counts[counter] += n;
 }
 
 /* The insert trigger asks for a NOTIFY on `channel` if this transaction commits. */
@@ -214,9 +227,10 @@ at_commit(void)
 
 		if (ev->dropped)
 		{
-			wakeup_dropped(ev->relid);
+			queue_slot_dropped(ev->relid);
 			continue;
 		}
+		stats_add(ev->relid, ev->counts);
 		if (ev->throttle_reset)
 			wakeup_notify_reset(ev->relid);
 		if (ev->due != 0 && ev->due <= now)
@@ -322,7 +336,7 @@ queue_events_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
-		wakeup_has_slot(objectId))
+		queue_slot_exists(objectId))
 		events_for(objectId)->dropped = true;
 }
 

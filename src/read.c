@@ -123,6 +123,8 @@ read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args,
 	/* Leased: readable again when the lease ends, or at once if this aborts. */
 	queue_events_rows(args->relid, total,
 					  GetCurrentTimestamp() + (TimestampTz) args->vt * USECS_PER_SEC, true);
+	queue_events_count(args->relid, QUEUE_READ, (int64) total);
+	queue_events_count(args->relid, QUEUE_DEAD_LETTERED, (int64) *moved_total);
 	return total;
 }
 
@@ -311,6 +313,7 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	uint64		total = 0;
 	uint64		moved;
+	uint64		moved_total = 0;
 
 	values[1] = Int32GetDatum(max_receives);
 	values[2] = CStringGetTextDatum(name);
@@ -320,9 +323,12 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 	{
 		values[0] = Int32GetDatum(qty - (int32) total);
 		total += pick(fcinfo, entry, max_receives > 0 ? QPLAN_POP_DLQ : QPLAN_POP, values, &moved);
+		moved_total += moved;
 	} while (moved > 0 && total < (uint64) qty);
 	/* Gone at commit; readable again if this aborts. */
 	queue_events_rows(queue_cache_relid(entry), total, 0, true);
+	queue_events_count(queue_cache_relid(entry), QUEUE_POPPED, (int64) total);
+	queue_events_count(queue_cache_relid(entry), QUEUE_DEAD_LETTERED, (int64) moved_total);
 	SPI_finish();
 	return (Datum) 0;
 }

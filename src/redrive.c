@@ -363,6 +363,7 @@ pgmq_c_redrive(PG_FUNCTION_ARGS)
 			/* Readable in the target once this commits: wake its readers then. */
 			queue_events_rows(plan.targets[target].relid, (int64) n, DatumGetTimestampTz(now),
 							  false);
+			queue_events_count(plan.targets[target].relid, QUEUE_REDRIVEN, (int64) n);
 			moved += n;
 		}
 		SPI_freetuptable(picked);
@@ -435,5 +436,6 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 	sent = SPI_processed;
 	SPI_finish();
 	queue_events_rows(target_relid, (int64) sent, DatumGetTimestampTz(values[2]), false);
+	queue_events_count(target_relid, QUEUE_SENT, (int64) sent);
 	PG_RETURN_INT64((int64) sent);
 }

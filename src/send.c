@@ -44,6 +44,7 @@ send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
 	SPI_finish();
 	/* Readable at vt once this commits: waiters are woken then. */
 	queue_events_rows(queue_cache_relid(entry), (int64) n, vt, false);
+	queue_events_count(queue_cache_relid(entry), QUEUE_SENT, (int64) n);
 	return (Datum) 0;
 }
 

@@ -280,17 +280,38 @@ typedef struct DbName
 	char		name[NAMEDATALEN];
 } DbName;
 
-/* The databases a worker may serve: connectable, not templates, listed. */
+/* Slots of queues whose database is gone (DROP DATABASE drops no table). */
+static void
+forget_gone_databases(List *existing, TimestampTz listed_at)
+{
+	Oid		   *oids = palloc(sizeof(Oid) * Max(list_length(existing), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, existing)
+		oids[n++] = lfirst_oid(lc);
+	queue_slots_forget_databases(oids, n, listed_at);
+	pfree(oids);
+}
+
+/*
+ * The databases a worker may serve: connectable, not templates, listed.
+ * The shared-memory slots of queues in databases that no longer exist are
+ * forgotten on the way.
+ */
 static List *
 databases_to_serve(void)
 {
 	List	   *result = NIL;
+	List	   *existing = NIL;
+	TimestampTz listed_at;
 	MemoryContext caller = CurrentMemoryContext;
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 
 	StartTransactionCommand();
+	listed_at = GetCurrentTimestamp();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
@@ -299,6 +320,8 @@ databases_to_serve(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 		MemoryContext old;
 		DbName	   *entry;
+
+		existing = lappend_oid(existing, db->oid);
 
 		/*
 		 * A template's users are CREATE DATABASE, which needs it without
@@ -317,6 +340,7 @@ databases_to_serve(void)
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
+	forget_gone_databases(existing, listed_at);
 	CommitTransactionCommand();
 	return result;
 }
@@ -962,6 +986,7 @@ pgmq_c_maintenance_main(Datum main_arg)
 		due = due_notify_in_own_transaction();
 		if (due != 0 && due < next)
 			next = due;
+		stats_sample_rates();
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next),
