@@ -131,6 +131,18 @@ SELECT count(*) FROM (SELECT pgmq.send_batch('part_q', array_agg(to_jsonb(g)))
                       FROM generate_series(1, 40) g) s;
 SELECT * FROM pg_temp.parts('pgmq.q_part_q');
 SELECT default_partition_length FROM pgmq.metrics('part_q');
+-- ... counted in metrics' one pass over the queue: the default partition
+-- is scanned once, as every other partition
+CREATE FUNCTION pg_temp.default_scans() RETURNS bigint LANGUAGE sql AS $$
+    SELECT COALESCE(pg_catalog.pg_stat_get_xact_numscans(partdefid), 0)
+    FROM pg_partitioned_table WHERE partrelid = 'pgmq.q_part_q'::regclass
+$$;
+-- (in one transaction: pending statistics are not flushed within one)
+BEGIN;
+SELECT pg_temp.default_scans() AS before \gset
+SELECT queue_length, default_partition_length FROM pgmq.metrics('part_q');
+SELECT pg_temp.default_scans() - :before AS default_partition_scans;
+COMMIT;
 SELECT * FROM pgmq._maintain_partitions('part_q');
 -- last id 47, retention 20: partitions ending at or before 27 are dropped
 SELECT * FROM pg_temp.parts('pgmq.q_part_q');

@@ -20,6 +20,16 @@ AS $$
     ORDER BY q.queue_name
 $$;
 
+-- metrics_all as one statement (src/metrics.c)
+--
+-- metrics() of every queue, ordered by name, now in C: pgmq.meta is read
+-- once and each queue counted in one pass, instead of a call of metrics()
+-- per row.  This replaces the SQL definition just above.
+CREATE OR REPLACE FUNCTION @extschema@.metrics_all()
+RETURNS SETOF @extschema@.metrics_result
+AS 'MODULE_PATHNAME', 'pgmq_c_metrics_all'
+LANGUAGE C VOLATILE;
+
 ------------------------------------------------------------------------------
 -- Queue policies and the maintenance pass (dead letters, retention)
 ------------------------------------------------------------------------------

@@ -426,15 +426,12 @@ RETURNS @extschema@.metrics_result
 AS 'MODULE_PATHNAME', 'pgmq_c_metrics'
 LANGUAGE C VOLATILE;
 
+-- metrics() of every queue, ordered by name: one pass per queue
+-- (src/metrics.c).
 CREATE FUNCTION @extschema@.metrics_all()
 RETURNS SETOF @extschema@.metrics_result
-LANGUAGE sql VOLATILE
-AS $$
-    SELECT m.*
-    FROM @extschema@.meta q,
-         LATERAL @extschema@.metrics(q.queue_name::pg_catalog.text) m
-    ORDER BY q.queue_name
-$$;
+AS 'MODULE_PATHNAME', 'pgmq_c_metrics_all'
+LANGUAGE C VOLATILE;
 
 ------------------------------------------------------------------------------
 -- Monitoring access, as pgmq grants it

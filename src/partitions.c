@@ -758,25 +758,39 @@ partitions_maintain(const char *queue_name, MaintenanceCounts *counts)
 }
 
 /*
- * Rows in the default partition of `relid` when it is a partitioned table
- * with one (metrics' default_partition_length); *isnull otherwise, as pgmq
- * reports NULL for non-partitioned queues.
+ * The default partition of `relid` when it is a partitioned table with one
+ * that this role may read, else InvalidOid: metrics then reports
+ * default_partition_length as NULL, as pgmq does for non-partitioned queues.
+ * (Partitions do not inherit the parent's grants.)
+ */
+Oid
+partitions_readable_default(Oid relid)
+{
+	Oid			default_part;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return InvalidOid;
+	default_part = get_default_partition_oid(relid);
+	if (!OidIsValid(default_part) ||
+		pg_class_aclcheck(default_part, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		return InvalidOid;
+	return default_part;
+}
+
+/*
+ * Rows in the default partition of `relid` counted on their own (metrics'
+ * default_partition_length, when a pass over the queue table cannot count
+ * them); *isnull as for partitions_readable_default.
  */
 int64
 partitions_default_length(Oid relid, bool *isnull)
 {
-	Oid			default_part;
+	Oid			default_part = partitions_readable_default(relid);
 	int64		count;
 	bool		null;
 
 	*isnull = true;
-	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
-		return 0;
-	default_part = get_default_partition_oid(relid);
 	if (!OidIsValid(default_part))
-		return 0;
-	/* Partitions do not inherit the parent's grants: unknown to this role. */
-	if (pg_class_aclcheck(default_part, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		return 0;
 	SPI_connect();
 	admin_run_sql(psprintf("SELECT pg_catalog.count(*) FROM %s", admin_relation_sql_name(default_part)),

@@ -90,6 +90,7 @@ typedef enum QueuePlan
 	QPLAN_SET_VT,
 	QPLAN_SET_VT_BATCH,
 	QPLAN_METRICS,
+	QPLAN_METRICS_PARTITIONED,
 	/* queues with max_receives: exhausted messages go to the dead letters */
 	QPLAN_READ_DLQ,
 	QPLAN_READ_CONDITIONAL_DLQ,
@@ -222,6 +223,7 @@ extern void queue_events_throttle_reset(Oid relid);
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);
 extern int64 partitions_default_length(Oid relid, bool *isnull);
+extern Oid	partitions_readable_default(Oid relid);
 
 /* args.c: checking and converting arguments shared by several functions */
 extern TimestampTz vt_after_seconds(int32 seconds, const char *argname);

@@ -140,6 +140,16 @@ typedef struct PlanTemplate
 	" RETURNING " Q_RECORD_COLUMNS ")" \
 	" SELECT * FROM leased" DEAD_MARKERS
 
+/* metrics: a queue's numbers in metrics_result's order, less the name */
+#define METRICS_SELECT \
+	"SELECT pg_catalog.count(*)," \
+	" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(enqueued_at))::pg_catalog.int4," \
+	" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at))::pg_catalog.int4," \
+	" CASE WHEN $1 IS NOT NULL THEN" \
+	" COALESCE(pg_catalog.pg_sequence_last_value($1), 0) END," \
+	" pg_catalog.now()," \
+	" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now()),"
+
 static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	[QPLAN_SEND] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
@@ -191,15 +201,13 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		2, {TIMESTAMPTZOID, INT8ARRAYOID}, true
 	},
 	[QPLAN_METRICS] = {
-		"SELECT pg_catalog.count(*),"
-		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.max(enqueued_at))::pg_catalog.int4,"
-		" EXTRACT(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at))::pg_catalog.int4,"
-		" CASE WHEN $1 IS NOT NULL THEN"
-		" COALESCE(pg_catalog.pg_sequence_last_value($1), 0) END,"
-		" pg_catalog.now(),"
-		" pg_catalog.count(*) FILTER (WHERE vt" LE "pg_catalog.now())"
-		" FROM {queue}",
+		METRICS_SELECT " NULL::pg_catalog.int8 FROM {queue}",
 		1, {REGCLASSOID}
+	},
+	/* a partitioned queue: also the rows in the relations $2 lists */
+	[QPLAN_METRICS_PARTITIONED] = {
+		METRICS_SELECT " pg_catalog.count(*) FILTER (WHERE tableoid" EQ "ANY ($2)) FROM {queue}",
+		2, {REGCLASSOID, OIDARRAYOID}
 	},
 	[QPLAN_READ_DLQ] = {
 		LEASE_SPLIT("", "$3"),
