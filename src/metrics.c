@@ -395,3 +395,83 @@ pgmq_c_metrics_all(PG_FUNCTION_ARGS)
 	SPI_finish();
 	return (Datum) 0;
 }
+
+/* The int4 column `column` of the table, or 0. */
+static AttrNumber
+int4_column(TupleDesc tupdesc, const char *column)
+{
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
+			return att->atttypid == INT4OID ? att->attnum : 0;
+	}
+	return 0;
+}
+
+/*
+ * pgmq.queue_stats' depth of a queue (stats.c), in one pass over its table
+ * as metrics reads it: visible (vt <= now), in flight (vt later, read
+ * before), delayed (vt later, never read) and the oldest visible
+ * enqueued_at.  False when the table is not one the scan may read (the
+ * caller then asks SQL); the caller's rights are checked as a query's.
+ */
+bool
+metrics_depth(Oid relid, TimestampTz now, QueueDepth *depth)
+{
+	Relation	rel;
+	AttrNumber	enqueued_att;
+	AttrNumber	vt_att;
+	AttrNumber	read_ct_att = 0;
+	bool		can_scan;
+
+	memset(depth, 0, sizeof(*depth));
+	LockRelationOid(relid, AccessShareLock);
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL)
+		return false;
+	can_scan = metrics_can_scan(rel, &enqueued_att, &vt_att) &&
+		(read_ct_att = int4_column(RelationGetDescr(rel), "read_ct")) != 0;
+	if (can_scan)
+	{
+		TupleDesc	tupdesc = RelationGetDescr(rel);
+		Datum	   *values = palloc(tupdesc->natts * sizeof(Datum));
+		bool	   *isnull = palloc(tupdesc->natts * sizeof(bool));
+		Snapshot	snapshot = metrics_snapshot();
+		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+		HeapTuple	tuple;
+
+		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			CHECK_FOR_INTERRUPTS();
+			heap_deform_tuple(tuple, tupdesc, values, isnull);
+			if (isnull[vt_att - 1])
+				continue;
+			if (timestamp_cmp_internal(DatumGetTimestampTz(values[vt_att - 1]), now) <= 0)
+			{
+				depth->visible++;
+				if (!isnull[enqueued_att - 1])
+				{
+					TimestampTz enqueued = DatumGetTimestampTz(values[enqueued_att - 1]);
+
+					if (!depth->any_visible ||
+						timestamp_cmp_internal(enqueued, depth->oldest_visible) < 0)
+						depth->oldest_visible = enqueued;
+					depth->any_visible = true;
+				}
+			}
+			else if (!isnull[read_ct_att - 1] && DatumGetInt32(values[read_ct_att - 1]) > 0)
+				depth->in_flight++;
+			else
+				depth->delayed++;
+		}
+		table_endscan(scan);
+		UnregisterSnapshot(snapshot);
+		pfree(values);
+		pfree(isnull);
+	}
+	/* The lock stays until the transaction ends, as a query's does. */
+	relation_close(rel, NoLock);
+	return can_scan;
+}

@@ -150,6 +150,18 @@ extern void worker_shmem_request(void);
 extern void worker_shmem_startup(void);
 extern void worker_due_soon(TimestampTz due);
 
+/* metrics.c: queue_stats' depth of a queue in one pass (stats.c) */
+typedef struct QueueDepth
+{
+	int64		visible;
+	int64		in_flight;
+	int64		delayed;
+	bool		any_visible;	/* a visible message has an enqueued_at */
+	TimestampTz oldest_visible; /* its min(enqueued_at) */
+} QueueDepth;
+
+extern bool metrics_depth(Oid relid, TimestampTz now, QueueDepth *depth);
+
 /* stats.c: per-queue statistics in shared memory, queue_stats, Prometheus */
 extern void stats_init(void);
 extern bool stats_tracking(void);

@@ -223,24 +223,18 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		0, {InvalidOid}, true
 	},
 	/*
-	 * queue_stats: the depth of the queue at $1 (now), exact.  Visible
-	 * messages are counted over the part of the vt index at or before $1
-	 * (an index-only scan where the visibility map allows); in flight (read,
-	 * lease running) and delayed (never read, not due yet) over the part
-	 * after it, which is small unless many messages are leased or delayed.
-	 * The oldest visible message is the head of the queue: the first
-	 * visible one by msg_id, the next a read gets.  Measured against one
-	 * scan with filtered aggregates: faster on both a healthy queue and a
-	 * backlog (test/bench/stats).
+	 * queue_stats: the depth of the queue at $1 (now), for the tables
+	 * metrics_depth does not scan itself (partitioned, row-level security,
+	 * ...): visible, in flight (read, lease running), delayed (never read,
+	 * not due yet) and the age of the oldest visible message, in one pass.
 	 */
 	[QPLAN_DEPTH] = {
-		"SELECT (SELECT pg_catalog.count(*) FROM {queue} WHERE vt" LE "$1),"
-		" later.in_flight, later.delayed,"
-		" (SELECT $1 OPERATOR(pg_catalog.-) enqueued_at FROM {queue} WHERE vt" LE "$1"
-		" ORDER BY msg_id LIMIT 1)"
-		" FROM (SELECT pg_catalog.count(*) FILTER (WHERE read_ct OPERATOR(pg_catalog.>) 0) AS in_flight,"
-		" pg_catalog.count(*) FILTER (WHERE read_ct" EQ "0) AS delayed"
-		" FROM {queue} WHERE vt OPERATOR(pg_catalog.>) $1) later",
+		"SELECT pg_catalog.count(*) FILTER (WHERE vt" LE "$1),"
+		" pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1"
+		" AND read_ct OPERATOR(pg_catalog.>) 0),"
+		" pg_catalog.count(*) FILTER (WHERE vt OPERATOR(pg_catalog.>) $1 AND read_ct" EQ "0),"
+		" $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at) FILTER (WHERE vt" LE "$1)"
+		" FROM {queue}",
 		1, {TIMESTAMPTZOID}
 	},
 	[QPLAN_COUNT_ALL] = {

@@ -33,6 +33,7 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #define STATS_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/pgmq_c.stat"
 #define STATS_FILE_MAGIC	0x70676d71	/* "pgmq" */
@@ -273,6 +274,20 @@ execute_as_owner(QueueCacheEntry *entry, QueuePlan which, Datum *values)
 	return n;
 }
 
+/* metrics_depth, as the owner of the queue table (see execute_as_owner). */
+static bool
+depth_as_owner(Oid relid, TimestampTz now, QueueDepth *depth)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	bool		done;
+
+	queue_become_owner(relid, &save_userid, &save_sec_context);
+	done = metrics_depth(relid, now, depth);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return done;
+}
+
 /* Rows in the archive and its partitions, as the last ANALYZE or VACUUM saw. */
 static SPIPlanPtr
 archive_estimate_plan(void)
@@ -300,6 +315,7 @@ queue_stats_row(const char *name, const char *dlq, TimestampTz now, SPIPlanPtr e
 	Oid			archive = queue_relation_oid(name, "a");
 	Datum		now_arg = TimestampTzGetDatum(now);
 	SlotView	view;
+	QueueDepth	depth;
 
 	for (int i = 1; i < QUEUE_STATS_COLS; i++)
 		nulls[i] = true;
@@ -307,7 +323,20 @@ queue_stats_row(const char *name, const char *dlq, TimestampTz now, SPIPlanPtr e
 		return;
 
 	/* visible, in_flight, delayed, oldest_visible_age */
-	if (execute_as_owner(queue_cache_lookup(name), QPLAN_DEPTH, &now_arg) == 1)
+	if (depth_as_owner(relid, now, &depth))
+	{
+		values[1] = Int64GetDatum(depth.visible);
+		values[2] = Int64GetDatum(depth.in_flight);
+		values[3] = Int64GetDatum(depth.delayed);
+		nulls[1] = nulls[2] = nulls[3] = false;
+		if (depth.any_visible)
+		{
+			values[6] = DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(now),
+											TimestampTzGetDatum(depth.oldest_visible));
+			nulls[6] = false;
+		}
+	}
+	else if (execute_as_owner(queue_cache_lookup(name), QPLAN_DEPTH, &now_arg) == 1)
 	{
 		values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[1]);
 		values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &nulls[2]);
