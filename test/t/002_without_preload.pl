@@ -51,5 +51,22 @@ is( $node->safe_psql('postgres',
 is( $node->safe_psql('postgres', q{SELECT message->>'n' FROM pgmq.q_plain_dlq}),
     '3', 'the dead letter is in the dead-letter queue');
 
+# Statistics: depth without counters; Prometheus text all the same; a
+# reset says what it needs.
+$node->safe_psql('postgres',
+    q{SELECT pgmq.create('statsq'); SELECT pgmq.send_batch('statsq', ARRAY['{}', '{}']::jsonb[])});
+is( $node->safe_psql('postgres', q{
+        SELECT visible || '/' || COALESCE(sent_total::text, 'null') || '/'
+               || COALESCE(stats_reset::text, 'null')
+        FROM pgmq.queue_stats WHERE queue_name = 'statsq'}),
+    '2/null/null', 'queue_stats shows the depth, and NULL counters');
+like($node->safe_psql('postgres', 'SELECT pgmq.prometheus_metrics()'),
+    qr/^pgmq_queue_visible_messages\{queue="statsq"\} 2$/m,
+    'prometheus_metrics works without shared memory');
+my ($rc, $out, $err) = $node->psql('postgres', 'SELECT pgmq.stats_reset()',
+    extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55000.*need shared memory.*shared_preload_libraries/s,
+    'stats_reset: 55000, with the setting to change');
+
 $node->stop;
 done_testing();
