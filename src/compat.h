@@ -22,6 +22,7 @@
 #include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
@@ -161,5 +162,23 @@ typedef void (*shmem_request_hook_type) (void);
 #else
 #define database_form_is_invalid(form) false
 #endif
+
+/*
+ * EXTRACT(epoch FROM interval)::int4, as SQL computes it: from 14 EXTRACT
+ * gives numeric, before it gave float8 (and the cast rounds either way).
+ */
+static inline Datum
+interval_epoch_int4(Datum interval)
+{
+#if PG_VERSION_NUM >= 140000
+	return DirectFunctionCall1(numeric_int4,
+							   DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
+												   interval));
+#else
+	return DirectFunctionCall1(dtoi4,
+							   DirectFunctionCall2(interval_part, CStringGetTextDatum("epoch"),
+												   interval));
+#endif
+}
 
 #endif							/* PGMQ_C_COMPAT_H */

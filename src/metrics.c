@@ -166,10 +166,8 @@ metrics_age(TimestampTz now, TimestampTz then)
 {
 	Datum		interval = DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(now),
 											   TimestampTzGetDatum(then));
-	Datum		epoch = DirectFunctionCall2(extract_interval, CStringGetTextDatum("epoch"),
-											interval);
 
-	return DirectFunctionCall1(numeric_int4, epoch);
+	return interval_epoch_int4(interval);
 }
 
 /*
