@@ -171,6 +171,7 @@ extern void stats_sample_rates(void);
 
 /* due_notify.c: the worker notifies queues whose delayed messages come due */
 extern TimestampTz due_notify_round(void);
+extern void due_notify_round_ended(bool committed);
 
 /*
  * wakeup.c: waiting on a queue's slot (read_with_poll sleeps there,
@@ -190,6 +191,7 @@ extern void queue_slots_shmem_startup(void);
 extern bool queue_slots_enabled(void);
 extern bool queue_slot_exists(Oid relid);
 extern void queue_slot_dropped(Oid relid);
+extern void queue_slots_forget_dropped(void);
 extern void queue_slots_forget_databases(const Oid *dboids, int ndboids,
 										 TimestampTz listed_at);
 

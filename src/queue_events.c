@@ -169,6 +169,22 @@ queue_events_throttle_reset(Oid relid)
  * ---------------------------------------------------------------------
  */
 
+/* Does this transaction drop the queue table? (Then nothing else counts.) */
+static bool
+dropped_here(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, events)
+	{
+		QueueEvents *ev = (QueueEvents *) lfirst(lc);
+
+		if (ev->relid == relid && ev->dropped)
+			return true;
+	}
+	return false;
+}
+
 /* Was the queue's NOTIFY claimed already by another record of this list? */
 static bool
 claimed_before(QueueEvents *ev)
@@ -203,7 +219,7 @@ at_pre_commit(void)
 		QueueEvents *ev = (QueueEvents *) lfirst(lc);
 		NotifyClaim claim;
 
-		if (ev->channel == NULL || ev->notified || claimed_before(ev))
+		if (ev->channel == NULL || ev->notified || claimed_before(ev) || dropped_here(ev->relid))
 			continue;
 		claim = wakeup_notify_claim(ev->relid, ev->throttle_ms, now, &ev->claimed_prev);
 		if (claim == NOTIFY_THROTTLED)
@@ -230,6 +246,9 @@ at_commit(void)
 			queue_slot_dropped(ev->relid);
 			continue;
 		}
+		/* A slot made now for a table gone would never be freed. */
+		if (dropped_here(ev->relid))
+			continue;
 		stats_add(ev->relid, ev->counts);
 		if (ev->throttle_reset)
 			wakeup_notify_reset(ev->relid);
@@ -325,9 +344,22 @@ queue_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* Has this transaction recorded anything for the relation? */
+static bool
+has_events(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, events)
+		if (((QueueEvents *) lfirst(lc))->relid == relid)
+			return true;
+	return false;
+}
+
 /*
- * A dropped relation that shared memory keeps a slot for is a queue table
- * (or was): its waiters are told when the drop commits.
+ * A dropped relation that shared memory keeps a slot for, or that this
+ * transaction worked on as a queue, is a queue table (or was): its waiters
+ * are told when the drop commits, and its slot goes.
  */
 static void
 queue_events_object_access(ObjectAccessType access, Oid classId, Oid objectId,
@@ -336,7 +368,7 @@ queue_events_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
-		queue_slot_exists(objectId))
+		(queue_slot_exists(objectId) || has_events(objectId)))
 		events_for(objectId)->dropped = true;
 }
 

@@ -26,6 +26,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/syscache.h"
 
 /* Setting: slots in shared memory (see README.md, "Settings"). */
 static int	max_tracked_queues = 1024;
@@ -219,6 +220,49 @@ queue_slots_forget_databases(const Oid *dboids, int ndboids, TimestampTz listed_
 			(void) hash_search(slots, &slot->key, HASH_REMOVE, NULL);
 	}
 	LWLockRelease(slots_lock);
+}
+
+/*
+ * Remove the slots of this database's queue tables that no longer exist
+ * (dropped in a way that left a slot behind: a reader that looked just
+ * before the drop committed, say).  The worker calls this in a
+ * transaction.  Slots younger than a few seconds stay: their table may be
+ * in a transaction not yet committed.
+ */
+void
+queue_slots_forget_dropped(void)
+{
+	TimestampTz young = GetCurrentTimestamp() - 10 * USECS_PER_SEC;
+	HASH_SEQ_STATUS seq;
+	QueueSlot  *slot;
+	Oid		   *relids;
+	int			n = 0;
+
+	if (!queue_slots_enabled())
+		return;
+	relids = palloc(sizeof(Oid) * max_tracked_queues);
+	LWLockAcquire(slots_lock, LW_SHARED);
+	hash_seq_init(&seq, slots);
+	while ((slot = (QueueSlot *) hash_seq_search(&seq)) != NULL)
+		if (slot->key.dboid == MyDatabaseId && slot->created_at < young && n < max_tracked_queues)
+			relids[n++] = slot->key.relid;
+	LWLockRelease(slots_lock);
+
+	for (int i = 0; i < n; i++)
+	{
+		QueueSlotKey key;
+
+		if (SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relids[i])))
+			continue;
+		key.dboid = MyDatabaseId;
+		key.relid = relids[i];
+		LWLockAcquire(slots_lock, LW_EXCLUSIVE);
+		slot = (QueueSlot *) hash_search(slots, &key, HASH_FIND, NULL);
+		if (slot != NULL && slot->nwaiters == 0)
+			(void) hash_search(slots, &key, HASH_REMOVE, NULL);
+		LWLockRelease(slots_lock);
+	}
+	pfree(relids);
 }
 
 void

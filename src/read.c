@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/wait_event.h"
 
@@ -184,7 +185,7 @@ next_due(QueueCacheEntry *entry)
  */
 static uint64
 poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, bool want_due,
-			 TimestampTz *due)
+			 TimestampTz *due, Oid *relid, MemoryContext attempt_cxt)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
@@ -193,13 +194,16 @@ poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, boo
 
 	/* A drop committed while this waited is reported as the queue missing. */
 	AcceptInvalidationMessages();
+	/* What one attempt allocates goes with the next: a long wait stays small. */
+	MemoryContextReset(attempt_cxt);
 	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(caller_cxt);
+	MemoryContextSwitchTo(attempt_cxt);
 	PG_TRY();
 	{
 		QueueCacheEntry *entry = queue_cache_lookup(name);
 		ReadArgs	args;
 
+		*relid = queue_cache_relid(entry);
 		read_args(fcinfo, entry, name, &args, qty, vt, 5);
 		got = read_attempt(fcinfo, entry, &args, &moved);
 		*due = (got == 0 && want_due) ? next_due(entry) : 0;
@@ -255,28 +259,50 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
 	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
 	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
-	Oid			relid = queue_cache_relid(queue_cache_lookup(name));
-	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
+	Oid			relid;
+	TimestampTz deadline;
 	TimestampTz due;
 	uint64		got;
 	bool		slot;
+	MemoryContext attempt_cxt;
+
+	(void) queue_cache_lookup(name);	/* an unknown queue: the usual error */
+	deadline = GetCurrentTimestamp() + (TimestampTz) max_poll_seconds * USECS_PER_SEC;
 
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	got = poll_attempt(fcinfo, name, qty, vt, false, &due);
+	attempt_cxt = AllocSetContextCreate(CurrentMemoryContext, "read_with_poll attempt",
+										ALLOCSET_SMALL_SIZES);
+	got = poll_attempt(fcinfo, name, qty, vt, false, &due, &relid, attempt_cxt);
 	if (got == 0 && GetCurrentTimestamp() < deadline)
 	{
-		slot = wakeup_wait_begin(relid, has_conditional(fcinfo, 5));
+		/*
+		 * A reader whose snapshot is the transaction's (REPEATABLE READ,
+		 * SERIALIZABLE) may not see what woke it, like a `conditional` one:
+		 * its queue's commits wake every waiter, so no wakeup is lost on it.
+		 */
+		bool		selective = has_conditional(fcinfo, 5) || IsolationUsesXactSnapshot();
+		Oid			slot_relid = relid;
+
+		slot = wakeup_wait_begin(slot_relid, selective);
 		for (;;)
 		{
 			TimestampTz now;
 
 			if (slot)
 				wakeup_wait_looking();
-			got = poll_attempt(fcinfo, name, qty, vt, slot, &due);
+			got = poll_attempt(fcinfo, name, qty, vt, slot, &due, &relid, attempt_cxt);
 			now = GetCurrentTimestamp();
 			if (got > 0 || now >= deadline)
 				break;
+			if (slot && relid != slot_relid)
+			{
+				/* dropped and created again: wait on the new table's slot */
+				wakeup_wait_end(false);
+				slot_relid = relid;
+				slot = wakeup_wait_begin(slot_relid, selective);
+				continue;
+			}
 			if (slot)
 				wakeup_wait_sleep(due, deadline);
 			else
@@ -293,6 +319,7 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 		if (slot)
 			wakeup_wait_end(got == (uint64) qty);
 	}
+	MemoryContextDelete(attempt_cxt);
 	SPI_finish();
 	return (Datum) 0;
 }

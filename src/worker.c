@@ -1021,9 +1021,11 @@ due_notify_in_own_transaction(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
+		queue_slots_forget_dropped();
 		due = due_notify_round();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		due_notify_round_ended(true);
 	}
 	PG_CATCH();
 	{
@@ -1031,6 +1033,7 @@ due_notify_in_own_transaction(void)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		due_notify_round_ended(false);
 		due = 0;
 	}
 	PG_END_TRY();
