@@ -5,8 +5,10 @@
 # Preloaded, a waiting read_with_poll wakes when a transaction that makes a
 # message readable commits (not when it rolls back), when a delayed message
 # or an expired lease becomes visible, at its deadline, on cancel or
-# statement_timeout, and with an error when its queue is dropped; it holds
-# no lock on the queue while it sleeps.  A commit wakes one waiter per
+# statement_timeout, and with an error when its queue is dropped; it follows
+# a queue dropped and created again; a REPEATABLE READ reader does not
+# swallow a wakeup another reader needed; it holds no lock on the queue
+# while it sleeps.  A commit wakes one waiter per
 # message, not all of them (the server log shows which waiters looked).
 # enable_notify_insert notifies on channel 'pgmq.q_' || queue name as given
 # || '.INSERT', once per transaction, at most once per throttle interval;
@@ -305,6 +307,43 @@ $node->safe_psql('postgres', q{SELECT pgmq.create('dropme')});
 	like($a->{err}, qr/ERROR:  42P01: .*dropme/,
 		"drop: with SQLSTATE 42P01, naming the queue (${ended}s after the drop)");
 	is($a->{out}, '', 'drop: and no rows');
+	stop_psql($a);
+}
+
+# Dropped and created again while a reader waits: it follows the queue to
+# its new table, and a send to that wakes it.
+$node->safe_psql('postgres', q{SELECT pgmq.create('again')});
+{
+	my $a = start_psql($node, 'again', q{
+        SELECT message->>'n' FROM pgmq.read_with_poll('again', 30, 1, 60, 30000)});
+	ok($node->poll_query_until('postgres', waiting('again')), 'recreate: the reader waits');
+	$node->safe_psql('postgres', q{
+        BEGIN; SELECT pgmq.drop_queue('again'); SELECT pgmq.create('again'); COMMIT;});
+	ok($node->poll_query_until('postgres', waiting('again')), 'recreate: it waits on');
+	$node->safe_psql('postgres', q{SELECT pgmq.send('again', '{"n": "new"}')});
+	ok(wait_done($a, 20), 'recreate: a send to the new table wakes it, long before its deadline');
+	is($a->{out}, "new\n", 'recreate: it reads the new message');
+	stop_psql($a);
+}
+
+# A REPEATABLE READ reader cannot see messages committed after its
+# snapshot; a wakeup it takes is not lost to a READ COMMITTED reader waiting
+# behind it.
+$node->safe_psql('postgres', q{SELECT pgmq.create('rr')});
+{
+	my $a = start_psql($node, 'rr_a', q{
+        BEGIN ISOLATION LEVEL REPEATABLE READ;
+        SELECT count(*) FROM pgmq.read_with_poll('rr', 30, 1, 8, 30000);
+        COMMIT;});
+	ok($node->poll_query_until('postgres', waiting('rr_a')), 'repeatable read: the first reader waits');
+	my $b = start_psql($node, 'rr_b', q{
+        SELECT message->>'n' FROM pgmq.read_with_poll('rr', 30, 1, 60, 30000)});
+	ok($node->poll_query_until('postgres', waiting('rr_b')), 'repeatable read: a second reader waits');
+	$node->safe_psql('postgres', q{SELECT pgmq.send('rr', '{"n": "one"}')});
+	ok(wait_done($b, 6), 'repeatable read: the read committed reader gets the message at once');
+	is($b->{out}, "one\n", 'repeatable read: ... that message');
+	stop_psql($b);
+	ok(wait_done($a, 20), 'repeatable read: the other ends at its deadline');
 	stop_psql($a);
 }
 
