@@ -199,6 +199,7 @@ extern bool wakeup_wait_begin(Oid relid, bool conditional);
 extern void wakeup_wait_looking(void);
 extern void wakeup_wait_sleep(TimestampTz due, TimestampTz deadline);
 extern void wakeup_wait_end(bool full_batch);
+extern bool wakeup_wait_dropped(void);
 extern void wakeup_wait_abort(int nest_level);
 extern void wakeup_readable(Oid relid, int64 n);
 extern void wakeup_due(Oid relid, TimestampTz due);

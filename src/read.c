@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -235,6 +236,24 @@ poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, boo
 	return got;
 }
 
+/*
+ * The table this reader waits on was dropped: leave its slot, look the
+ * queue up again (an error if it is gone for good) and wait on the slot of
+ * its table now.  The drop's commit woke the reader before its
+ * invalidations went out; they are out once its lock is gone, so wait for
+ * that first.
+ */
+static bool
+follow_queue(const char *name, Oid *slot_relid, bool selective)
+{
+	wakeup_wait_end(false);
+	LockRelationOid(*slot_relid, AccessShareLock);
+	UnlockRelationOid(*slot_relid, AccessShareLock);
+	AcceptInvalidationMessages();
+	*slot_relid = queue_cache_relid(queue_cache_lookup(name));
+	return wakeup_wait_begin(*slot_relid, selective);
+}
+
 PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
 
 /*
@@ -289,6 +308,8 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 		{
 			TimestampTz now;
 
+			if (slot && wakeup_wait_dropped())
+				slot = follow_queue(name, &slot_relid, selective);
 			if (slot)
 				wakeup_wait_looking();
 			got = poll_attempt(fcinfo, name, qty, vt, slot, &due, &relid, attempt_cxt);
@@ -298,9 +319,7 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 			if (slot && relid != slot_relid)
 			{
 				/* dropped and created again: wait on the new table's slot */
-				wakeup_wait_end(false);
-				slot_relid = relid;
-				slot = wakeup_wait_begin(slot_relid, selective);
+				slot = follow_queue(name, &slot_relid, selective);
 				continue;
 			}
 			if (slot)

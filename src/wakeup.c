@@ -169,6 +169,19 @@ wait_leave(bool full_batch)
 		queue_slot_remove_if_unused(slot);
 }
 
+/* Was the table of the queue this backend waits on dropped? */
+bool
+wakeup_wait_dropped(void)
+{
+	QueueSlot  *slot = my_wait.slot;
+	bool		dropped;
+
+	SpinLockAcquire(&slot->mutex);
+	dropped = slot->dropped;
+	SpinLockRelease(&slot->mutex);
+	return dropped;
+}
+
 /* The wait is over; full_batch: it got all the messages it asked for. */
 void
 wakeup_wait_end(bool full_batch)
