@@ -49,14 +49,18 @@ PG_FUNCTION_INFO_V1(pgmq_c_metrics_all);
 
 #define METRICS_COLUMNS 8
 
-/* What one pass over a queue table finds. */
+/*
+ * What one pass over a queue table finds: metrics' counts, and queue_stats'
+ * depth (visible rows, vt <= now(), in depth.visible for both; in flight
+ * and delayed only when the pass is told where read_ct is).
+ */
 typedef struct QueueCounts
 {
 	int64		length;			/* rows */
-	int64		visible;		/* rows with vt <= now() */
 	bool		any_enqueued;	/* some row has an enqueued_at */
 	TimestampTz oldest;			/* min(enqueued_at), if any_enqueued */
 	TimestampTz newest;			/* max(enqueued_at), if any_enqueued */
+	QueueDepth	depth;
 } QueueCounts;
 
 /*
@@ -81,16 +85,16 @@ metrics_lock_queue(const char *name)
 	}
 }
 
-/* The attribute number of a live timestamptz column `column`, or 0. */
+/* The attribute number of a live column `column` of type typid, or 0. */
 static AttrNumber
-timestamptz_column(TupleDesc tupdesc, const char *column)
+typed_column(TupleDesc tupdesc, const char *column, Oid typid)
 {
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 
 		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
-			return att->atttypid == TIMESTAMPTZOID ? att->attnum : 0;
+			return att->atttypid == typid ? att->attnum : 0;
 	}
 	return 0;
 }
@@ -110,40 +114,43 @@ metrics_can_scan(Relation rel, AttrNumber *enqueued_att, AttrNumber *vt_att)
 		return false;
 	if (pg_class_aclcheck(RelationGetRelid(rel), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		return false;
-	*enqueued_att = timestamptz_column(RelationGetDescr(rel), "enqueued_at");
-	*vt_att = timestamptz_column(RelationGetDescr(rel), "vt");
+	*enqueued_att = typed_column(RelationGetDescr(rel), "enqueued_at", TIMESTAMPTZOID);
+	*vt_att = typed_column(RelationGetDescr(rel), "vt", TIMESTAMPTZOID);
 	return *enqueued_att != 0 && *vt_att != 0;
 }
 
 /*
  * One pass over a heap queue table, as `snapshot` sees it: the rows, those
- * with vt <= now, and the range of enqueued_at.  NULLs are skipped as the
- * aggregates skip them.  Comparisons are timestamp_cmp_internal, which the
- * timestamptz operators and min/max use.
+ * with vt <= now and the oldest of them, and the range of enqueued_at; with
+ * read_ct_att, the rows not visible split into in flight (read before) and
+ * delayed (never read).  NULLs are skipped as the aggregates skip them.
+ * Comparisons are timestamp_cmp_internal, which the timestamptz operators
+ * and min/max use.
  */
 static void
 metrics_scan_heap(Relation rel, Snapshot snapshot, AttrNumber enqueued_att,
-				  AttrNumber vt_att, TimestampTz now, QueueCounts *counts)
+				  AttrNumber vt_att, AttrNumber read_ct_att, TimestampTz now,
+				  QueueCounts *counts)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	Datum	   *values = palloc(tupdesc->natts * sizeof(Datum));
 	bool	   *isnull = palloc(tupdesc->natts * sizeof(bool));
 	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	QueueDepth *depth = &counts->depth;
 	HeapTuple	tuple;
 
 	memset(counts, 0, sizeof(*counts));
 	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
+		bool		visible = false;
+		TimestampTz enqueued = 0;
+
 		CHECK_FOR_INTERRUPTS();
 		counts->length++;
 		heap_deform_tuple(tuple, tupdesc, values, isnull);
-		if (!isnull[vt_att - 1] &&
-			timestamp_cmp_internal(DatumGetTimestampTz(values[vt_att - 1]), now) <= 0)
-			counts->visible++;
 		if (!isnull[enqueued_att - 1])
 		{
-			TimestampTz enqueued = DatumGetTimestampTz(values[enqueued_att - 1]);
-
+			enqueued = DatumGetTimestampTz(values[enqueued_att - 1]);
 			if (!counts->any_enqueued)
 			{
 				counts->oldest = counts->newest = enqueued;
@@ -153,6 +160,26 @@ metrics_scan_heap(Relation rel, Snapshot snapshot, AttrNumber enqueued_att,
 				counts->oldest = enqueued;
 			else if (timestamp_cmp_internal(enqueued, counts->newest) > 0)
 				counts->newest = enqueued;
+		}
+		if (isnull[vt_att - 1])
+			continue;
+		visible = timestamp_cmp_internal(DatumGetTimestampTz(values[vt_att - 1]), now) <= 0;
+		if (visible)
+		{
+			depth->visible++;
+			if (!isnull[enqueued_att - 1] &&
+				(!depth->any_visible || timestamp_cmp_internal(enqueued, depth->oldest_visible) < 0))
+			{
+				depth->oldest_visible = enqueued;
+				depth->any_visible = true;
+			}
+		}
+		else if (read_ct_att != 0)
+		{
+			if (!isnull[read_ct_att - 1] && DatumGetInt32(values[read_ct_att - 1]) > 0)
+				depth->in_flight++;
+			else
+				depth->delayed++;
 		}
 	}
 	table_endscan(scan);
@@ -276,7 +303,7 @@ metrics_queue(const char *name, Snapshot snapshot, TupleDesc tupdesc, Datum *val
 		TimestampTz now = GetCurrentTransactionStartTimestamp();
 		QueueCounts counts;
 
-		metrics_scan_heap(rel, snapshot, enqueued_att, vt_att, now, &counts);
+		metrics_scan_heap(rel, snapshot, enqueued_att, vt_att, 0, now, &counts);
 		memset(nulls + 1, false, (METRICS_COLUMNS - 1) * sizeof(bool));
 		values[1] = Int64GetDatum(counts.length);
 		if (counts.any_enqueued)
@@ -288,7 +315,7 @@ metrics_queue(const char *name, Snapshot snapshot, TupleDesc tupdesc, Datum *val
 			nulls[2] = nulls[3] = true;
 		values[4] = metrics_total(queue_cache_sequence(entry), &nulls[4]);
 		values[5] = TimestampTzGetDatum(now);
-		values[6] = Int64GetDatum(counts.visible);
+		values[6] = Int64GetDatum(counts.depth.visible);
 		/* An ordinary table: not partitioned. */
 		nulls[7] = true;
 	}
@@ -394,20 +421,6 @@ pgmq_c_metrics_all(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The int4 column `column` of the table, or 0. */
-static AttrNumber
-int4_column(TupleDesc tupdesc, const char *column)
-{
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
-			return att->atttypid == INT4OID ? att->attnum : 0;
-	}
-	return 0;
-}
-
 /*
  * pgmq.queue_stats' depth of a queue (stats.c), in one pass over its table
  * as metrics reads it: visible (vt <= now), in flight (vt later, read
@@ -430,44 +443,15 @@ metrics_depth(Oid relid, TimestampTz now, QueueDepth *depth)
 	if (rel == NULL)
 		return false;
 	can_scan = metrics_can_scan(rel, &enqueued_att, &vt_att) &&
-		(read_ct_att = int4_column(RelationGetDescr(rel), "read_ct")) != 0;
+		(read_ct_att = typed_column(RelationGetDescr(rel), "read_ct", INT4OID)) != 0;
 	if (can_scan)
 	{
-		TupleDesc	tupdesc = RelationGetDescr(rel);
-		Datum	   *values = palloc(tupdesc->natts * sizeof(Datum));
-		bool	   *isnull = palloc(tupdesc->natts * sizeof(bool));
 		Snapshot	snapshot = metrics_snapshot();
-		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-		HeapTuple	tuple;
+		QueueCounts counts;
 
-		while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
-		{
-			CHECK_FOR_INTERRUPTS();
-			heap_deform_tuple(tuple, tupdesc, values, isnull);
-			if (isnull[vt_att - 1])
-				continue;
-			if (timestamp_cmp_internal(DatumGetTimestampTz(values[vt_att - 1]), now) <= 0)
-			{
-				depth->visible++;
-				if (!isnull[enqueued_att - 1])
-				{
-					TimestampTz enqueued = DatumGetTimestampTz(values[enqueued_att - 1]);
-
-					if (!depth->any_visible ||
-						timestamp_cmp_internal(enqueued, depth->oldest_visible) < 0)
-						depth->oldest_visible = enqueued;
-					depth->any_visible = true;
-				}
-			}
-			else if (!isnull[read_ct_att - 1] && DatumGetInt32(values[read_ct_att - 1]) > 0)
-				depth->in_flight++;
-			else
-				depth->delayed++;
-		}
-		table_endscan(scan);
+		metrics_scan_heap(rel, snapshot, enqueued_att, vt_att, read_ct_att, now, &counts);
 		UnregisterSnapshot(snapshot);
-		pfree(values);
-		pfree(isnull);
+		*depth = counts.depth;
 	}
 	/* The lock stays until the transaction ends, as a query's does. */
 	relation_close(rel, NoLock);
