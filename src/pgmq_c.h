@@ -119,6 +119,13 @@ extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *valu
 							const char *nulls);
 
 /*
+ * send.c: the one way messages get into a queue (send, send_batch,
+ * send_topic); the new ids in input order, in the caller's context.
+ */
+extern int64 *send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
+							Datum headers, bool headers_null, TimestampTz vt, uint64 *n);
+
+/*
  * maintenance.c: one maintenance pass (dead-letter moves, retention, archive
  * retention, partition upkeep), shared by pgmq.run_maintenance() and the
  * background worker.  Each queue is served in its own subtransaction.
@@ -263,6 +270,7 @@ extern void result_check_columns(TupleDesc actual, TupleDesc declared, int first
 								 int ncolumns, const char *detail);
 extern void result_add_tuples(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
 extern void result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull);
+extern void result_check_int8_column(SPITupleTable *tuptable);
 extern void result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples);
 extern uint64 result_execute(SPIPlanPtr plan, Datum *values, const char *nulls);
 extern void result_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values,

@@ -95,9 +95,9 @@ result_add_int8(FunctionCallInfo fcinfo, int64 value, bool isnull)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &datum, &isnull);
 }
 
-/* Append the first column (a bigint) of each row of an SPI result. */
+/* Is the first column of an SPI result a bigint (a msg_id)?  Error if not. */
 void
-result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
+result_check_int8_column(SPITupleTable *tuptable)
 {
 	if (SPI_gettypeid(tuptable->tupdesc, 1) != INT8OID)
 		ereport(ERROR,
@@ -105,6 +105,13 @@ result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 
 				 errmsg("structure of query does not match function result type"),
 				 errdetail("The queue table's msg_id column is no longer of type bigint."),
 				 errhint("Restore the queue table's layout, or recreate the queue.")));
+}
+
+/* Append the first column (a bigint) of each row of an SPI result. */
+void
+result_add_int8_column(FunctionCallInfo fcinfo, SPITupleTable *tuptable, uint64 ntuples)
+{
+	result_check_int8_column(tuptable);
 	for (uint64 i = 0; i < ntuples; i++)
 	{
 		bool		isnull;

@@ -18,16 +18,20 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-/* Insert the message (or batch) and return the new ids, in input order. */
-static Datum
-send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
-			  Datum msg, bool msg_null, Datum headers, bool headers_null,
-			  TimestampTz vt)
+/*
+ * Insert one message (batch false: msg is jsonb) or a batch (msg is jsonb[],
+ * already checked) into the queue, and return the new ids in input order,
+ * allocated in the caller's memory context; *n is how many.  Every way into
+ * a queue goes through here: send, send_batch, send_topic.
+ */
+int64 *
+send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
+			  Datum headers, bool headers_null, TimestampTz vt, uint64 *n)
 {
-	QueueCacheEntry *entry = queue_cache_lookup(name);
+	MemoryContext caller_cxt = CurrentMemoryContext;
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	uint64		n;
+	int64	   *ids;
 
 	values[0] = TimestampTzGetDatum(vt);
 	values[1] = msg;
@@ -37,14 +41,39 @@ send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
 	if (headers_null)
 		nulls[2] = 'n';
 
-	result_begin_set(fcinfo, false);
 	SPI_connect();
-	n = queue_execute(entry, which, values, nulls);
-	result_add_int8_column(fcinfo, SPI_tuptable, n);
+	*n = queue_execute(entry, batch ? QPLAN_SEND_BATCH : QPLAN_SEND, values, nulls);
+	result_check_int8_column(SPI_tuptable);
+	ids = MemoryContextAlloc(caller_cxt, sizeof(int64) * Max(*n, 1));
+	for (uint64 i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+											 1, &isnull));
+	}
 	SPI_finish();
 	/* Readable at vt once this commits: waiters are woken then. */
-	queue_events_rows(queue_cache_relid(entry), (int64) n, vt, false);
-	queue_events_count(queue_cache_relid(entry), QUEUE_SENT, (int64) n);
+	queue_events_rows(queue_cache_relid(entry), (int64) *n, vt, false);
+	queue_events_count(queue_cache_relid(entry), QUEUE_SENT, (int64) *n);
+	return ids;
+}
+
+/* Send and return the new ids as the function's result set. */
+static Datum
+send_to_queue(FunctionCallInfo fcinfo, const char *name, QueuePlan which,
+			  Datum msg, bool msg_null, Datum headers, bool headers_null,
+			  TimestampTz vt)
+{
+	QueueCacheEntry *entry = queue_cache_lookup(name);
+	uint64		n;
+	int64	   *ids;
+
+	result_begin_set(fcinfo, false);
+	ids = send_messages(entry, which == QPLAN_SEND_BATCH, msg, msg_null, headers,
+						headers_null, vt, &n);
+	for (uint64 i = 0; i < n; i++)
+		result_add_int8(fcinfo, ids[i], false);
 	return (Datum) 0;
 }
 
