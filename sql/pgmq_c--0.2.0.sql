@@ -481,7 +481,8 @@ LANGUAGE C VOLATILE;
 
 CREATE FUNCTION @extschema@.run_maintenance(queue_name text DEFAULT NULL)
 RETURNS TABLE (queue_name text, moved bigint, expired bigint, archive_deleted bigint,
-               partitions_created bigint, partitions_dropped bigint, error text)
+               partitions_created bigint, partitions_dropped bigint,
+               dedup_keys_expired bigint, error text)
 AS 'MODULE_PATHNAME', 'pgmq_c_run_maintenance'
 LANGUAGE C VOLATILE;
 
@@ -804,3 +805,27 @@ GRANT SELECT ON @extschema@.queue_stats TO pg_monitor;
 REVOKE ALL ON FUNCTION @extschema@.prometheus_metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.prometheus_metrics() TO pg_monitor;
 REVOKE ALL ON FUNCTION @extschema@.stats_reset(text) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Deduplication (src/dedup.c): exactly-once sends
+--
+-- A message whose headers carry x-pgmq-dedup-id is stored at most once per
+-- queue within the queue's dedup_window (policy; 5 minutes when unset): a
+-- repeat returns the original msg_id and inserts nothing.  One row per id
+-- sent, keyed by the queue's lowercased name (as its tables are named).
+-- Only the extension's owner works on this table (sends claim keys as the
+-- owner after checking the caller may INSERT into the queue); rows past
+-- expires_at are removed by the maintenance pass; drop_queue removes a
+-- queue's rows.  Dumped with the queues, whose msg_ids it names.
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.dedup_keys (
+    queue_name text COLLATE pg_catalog."C" NOT NULL,
+    dedup_id text COLLATE pg_catalog."C" NOT NULL,
+    msg_id bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (queue_name, dedup_id)
+);
+CREATE INDEX dedup_keys_expiry_idx ON @extschema@.dedup_keys (queue_name, expires_at);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.dedup_keys', '');
+GRANT SELECT ON @extschema@.dedup_keys TO pg_monitor;

@@ -265,6 +265,8 @@ drop_queue(const char *name)
 	run_sql("DELETE FROM pgmq.meta"
 			" WHERE pg_catalog.lower(queue_name) OPERATOR(pg_catalog.=) pg_catalog.lower($1)",
 			1, argtypes, values, SPI_OK_DELETE);
+	/* Its dedup keys too: a queue created again under the name starts afresh. */
+	dedup_forget_queue(name);
 	SPI_finish();
 	return true;
 }

@@ -2,7 +2,7 @@
  *
  * maintenance.c
  *		One maintenance pass: dead-letter moves, retention, archive
- *		retention and partition upkeep, for pgmq.run_maintenance() and the
+ *		retention, dedup key expiry and partition upkeep, for pgmq.run_maintenance() and the
  *		background worker alike.
  *
  * Each queue is served in its own subtransaction with a short lock_timeout,
@@ -110,6 +110,9 @@ maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *
 		values[0] = queue->archive_retention;
 		counts->archive_deleted += run_batches(entry, QPLAN_EXPIRE_ARCHIVE, values, 1);
 	}
+	/* Dedup keys past their window (any queue may have them: no policy needed). */
+	counts->dedup_keys_expired += dedup_expire_keys(queue->name, MAINTENANCE_BATCH,
+													MAINTENANCE_BATCHES);
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	if (queue->partitioned)
@@ -118,16 +121,17 @@ maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *
 
 /*
  * The queues to serve, in name order: those with something to do (a
- * policy that acts, or partitions), or just `only_queue`, which must exist.
- * Allocated in the caller's memory context.
+ * policy that acts, partitions, or dedup keys past their window), or just
+ * `only_queue`, which must exist.  Allocated in the caller's memory context.
  */
 static List *
 queues_to_serve(const char *only_queue)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char		nulls[1] = {' '};
+	Oid			argtypes[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	bool		no_expired_keys;
 	List	   *queues = NIL;
 	int			rc;
 
@@ -135,6 +139,9 @@ queues_to_serve(const char *only_queue)
 	if (only_queue == NULL)
 		nulls[0] = 'n';
 	SPI_connect();
+	values[1] = dedup_queues_with_expired_keys(&no_expired_keys);
+	if (no_expired_keys)
+		nulls[1] = 'n';
 	rc = SPI_execute_with_args(
 		"SELECT q.* FROM (SELECT m.queue_name::pg_catalog.text AS name,"
 		"   EXISTS (SELECT FROM pgmq.partition_config c"
@@ -145,9 +152,10 @@ queues_to_serve(const char *only_queue)
 		" WHERE CASE WHEN $1 IS NULL"
 		"   THEN q.partitioned OR q.has_max_receives OR q.retention IS NOT NULL"
 		"        OR q.archive_retention IS NOT NULL"
+		"        OR pg_catalog.lower(q.name) OPERATOR(pg_catalog.=) ANY ($2)"
 		"   ELSE pg_catalog.lower(q.name) OPERATOR(pg_catalog.=) pg_catalog.lower($1) END"
 		" ORDER BY 1",
-		1, argtypes, values, nulls, true, 0);
+		2, argtypes, values, nulls, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not list queues: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -267,8 +275,8 @@ add_result_row(const char *queue_name, const MaintenanceCounts *counts, const ch
 			   void *arg)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
 	MaintenanceCounts none = {0};
 
 	if (counts == NULL)
@@ -279,8 +287,9 @@ add_result_row(const char *queue_name, const MaintenanceCounts *counts, const ch
 	values[3] = Int64GetDatum(counts->archive_deleted);
 	values[4] = Int64GetDatum(counts->partitions_created);
 	values[5] = Int64GetDatum(counts->partitions_dropped);
-	values[6] = error ? CStringGetTextDatum(error) : (Datum) 0;
-	nulls[6] = error == NULL;
+	values[6] = Int64GetDatum(counts->dedup_keys_expired);
+	values[7] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	nulls[7] = error == NULL;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 

@@ -79,6 +79,7 @@ extern const QueueColumn *admin_table_layout(bool archive, int *ncolumns);
 typedef enum QueuePlan
 {
 	QPLAN_SEND,
+	QPLAN_SEND_WITH_ID,
 	QPLAN_SEND_BATCH,
 	QPLAN_READ,
 	QPLAN_READ_CONDITIONAL,
@@ -114,6 +115,7 @@ extern Oid	queue_cache_sequence(QueueCacheEntry *entry);
 extern Oid	queue_cache_relid(QueueCacheEntry *entry);
 extern const char *queue_cache_table(QueueCacheEntry *entry);
 extern int32 queue_cache_max_receives(QueueCacheEntry *entry);
+extern const Interval *queue_cache_dedup_window(QueueCacheEntry *entry);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
 extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
 							const char *nulls);
@@ -124,6 +126,24 @@ extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *valu
  */
 extern int64 *send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
 							Datum headers, bool headers_null, TimestampTz vt, uint64 *n);
+
+/*
+ * dedup.c: exactly-once sends.  A message whose headers carry
+ * DEDUP_HEADER (a non-empty string of at most DEDUP_ID_MAX_BYTES bytes) is
+ * stored at most once per queue within the queue's dedup window; keys live
+ * in pgmq.dedup_keys, which only the extension's owner touches.
+ */
+#define DEDUP_HEADER "x-pgmq-dedup-id"
+#define DEDUP_ID_MAX_BYTES 256
+#define DEDUP_DEFAULT_WINDOW_SECS 300
+
+extern text *dedup_id_of(Datum headers);
+extern void dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
+					   Datum *headers, bool *headers_null, text **ids, TimestampTz vt,
+					   int64 *result, uint64 *inserted);
+extern void dedup_forget_queue(const char *name);
+extern Datum dedup_queues_with_expired_keys(bool *isnull);
+extern int64 dedup_expire_keys(const char *name, int batch, int batches);
 
 /*
  * maintenance.c: one maintenance pass (dead-letter moves, retention, archive
@@ -137,6 +157,7 @@ typedef struct MaintenanceCounts
 	int64		archive_deleted;	/* archive rows removed by `archive_retention` */
 	int64		partitions_created;
 	int64		partitions_dropped;
+	int64		dedup_keys_expired; /* dedup keys past their window */
 } MaintenanceCounts;
 
 /* Called once per queue served, with its counts, or its error message. */
@@ -149,6 +170,8 @@ extern List *maintenance_queue_names(void);
 
 /* policy.c: queue policies */
 extern void policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue);
+extern void policy_of_queue(const char *name, int32 *max_receives, char **dead_letter_queue,
+							Interval *dedup_window);
 extern void policy_check_not_dead_letter_queue(const char *name);
 
 /* worker.c: launcher, per-database maintenance workers, their status */

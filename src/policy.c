@@ -215,6 +215,8 @@ typedef struct PolicyRow
 	char	   *queue_name;
 	int32		max_receives;	/* 0: NULL */
 	char	   *dead_letter_queue;	/* NULL: none */
+	bool		has_dedup_window;
+	Interval	dedup_window;
 } PolicyRow;
 
 /*
@@ -238,7 +240,7 @@ policy_find(bool (*match) (const PolicyRow *row, const char *arg), const char *a
 	TupleDesc	desc;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	AttrNumber	atts[3];
+	AttrNumber	atts[4];
 
 	if (!OidIsValid(relid))
 		return NULL;
@@ -247,6 +249,7 @@ policy_find(bool (*match) (const PolicyRow *row, const char *arg), const char *a
 	atts[0] = attnum_of(rel, "queue_name", VARCHAROID);
 	atts[1] = attnum_of(rel, "max_receives", INT4OID);
 	atts[2] = attnum_of(rel, "dead_letter_queue", VARCHAROID);
+	atts[3] = attnum_of(rel, "dedup_window", INTERVALOID);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while (found == NULL && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
@@ -260,6 +263,10 @@ policy_find(bool (*match) (const PolicyRow *row, const char *arg), const char *a
 		row.max_receives = isnull ? 0 : DatumGetInt32(d);
 		d = heap_getattr(tuple, atts[2], desc, &isnull);
 		row.dead_letter_queue = isnull ? NULL : TextDatumGetCString(d);
+		d = heap_getattr(tuple, atts[3], desc, &isnull);
+		row.has_dedup_window = !isnull;
+		if (!isnull)
+			row.dedup_window = *DatumGetIntervalP(d);
 		if (match(&row, arg))
 		{
 			found = palloc(sizeof(PolicyRow));
@@ -291,16 +298,34 @@ row_sends_dead_letters_to(const PolicyRow *row, const char *name)
 }
 
 /*
- * The dead-letter part of queue `name`'s policy: max_receives (0 when
- * none) and the dead-letter queue's name (NULL: the queue's own archive).
+ * What the hot paths need of queue `name`'s policy: max_receives (0 when
+ * none), the dead-letter queue's name (NULL: the queue's own archive), and
+ * the dedup window (DEDUP_DEFAULT_WINDOW_SECS when unset).
  */
 void
-policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue)
+policy_of_queue(const char *name, int32 *max_receives, char **dead_letter_queue,
+				Interval *dedup_window)
 {
 	PolicyRow  *row = policy_find(row_is_queue, name);
 
 	*max_receives = row != NULL ? row->max_receives : 0;
 	*dead_letter_queue = row != NULL && row->max_receives > 0 ? row->dead_letter_queue : NULL;
+	if (row != NULL && row->has_dedup_window)
+		*dedup_window = row->dedup_window;
+	else
+	{
+		memset(dedup_window, 0, sizeof(Interval));
+		dedup_window->time = (int64) DEDUP_DEFAULT_WINDOW_SECS * USECS_PER_SEC;
+	}
+}
+
+/* The dead-letter part of queue `name`'s policy (see policy_of_queue). */
+void
+policy_dead_letter(const char *name, int32 *max_receives, char **dead_letter_queue)
+{
+	Interval	dedup_window;
+
+	policy_of_queue(name, max_receives, dead_letter_queue, &dedup_window);
 }
 
 /* drop_queue must not remove a queue that another queue's policy sends dead letters to. */

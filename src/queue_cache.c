@@ -57,6 +57,7 @@ struct QueueCacheEntry
 	char	   *archive_table;
 	int32		max_receives;	/* policy: deliveries before a dead letter; 0 none */
 	char	   *dead_letter_table;	/* its queue table, NULL: own archive */
+	Interval	dedup_window;	/* policy: how long a dedup id is remembered */
 	SPIPlanPtr	plans[QPLAN_COUNT];
 };
 
@@ -154,6 +155,15 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	[QPLAN_SEND] = {
 		"INSERT INTO {queue} (vt, message, headers) VALUES ($1, $2, $3) RETURNING msg_id",
 		3, {TIMESTAMPTZOID, JSONBOID, JSONBOID}
+	},
+	/*
+	 * A message whose msg_id was drawn first (dedup.c).  No RETURNING: the
+	 * id is known, and without it INSERT alone is the privilege it needs.
+	 */
+	[QPLAN_SEND_WITH_ID] = {
+		"INSERT INTO {queue} (msg_id, vt, message, headers) OVERRIDING SYSTEM VALUE"
+		" VALUES ($1, $2, $3, $4)",
+		4, {INT8OID, TIMESTAMPTZOID, JSONBOID, JSONBOID}
 	},
 	[QPLAN_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers)"
@@ -532,6 +542,7 @@ queue_cache_lookup(const char *name)
 	Oid			sequence;
 	int32		max_receives;
 	char	   *dead_letter_queue;
+	Interval	dedup_window;
 	uint64		seen;
 
 	queue_cache_init();
@@ -554,7 +565,7 @@ queue_cache_lookup(const char *name)
 		if (!OidIsValid(relid))
 			report_missing_queue(name);
 		sequence = queue_identity_sequence(relid);
-		policy_dead_letter(name, &max_receives, &dead_letter_queue);
+		policy_of_queue(name, &max_receives, &dead_letter_queue, &dedup_window);
 	} while (seen != queue_cache_invalidations);
 
 	if (entry == NULL)
@@ -572,6 +583,7 @@ queue_cache_lookup(const char *name)
 		memset(entry->plans, 0, sizeof(entry->plans));
 	}
 	queue_cache_set_policy(entry, max_receives, dead_letter_queue);
+	entry->dedup_window = dedup_window;
 	if (entry->queue_relid != relid)
 	{
 		queue_cache_unlink_relid(entry);
@@ -587,6 +599,13 @@ Oid
 queue_cache_sequence(QueueCacheEntry *entry)
 {
 	return entry->sequence_relid;
+}
+
+/* The queue's dedup window: its policy's, or the default. */
+const Interval *
+queue_cache_dedup_window(QueueCacheEntry *entry)
+{
+	return &entry->dedup_window;
 }
 
 /* The queue's max_receives policy: 0 when messages may be read for ever. */

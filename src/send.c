@@ -19,10 +19,40 @@
 #include "utils/jsonb.h"
 
 /*
+ * The dedup ids of a batch's messages (headers: jsonb[], already checked to
+ * be as long as msgs), one key lookup per message; NULL when none has one.
+ * Every id is checked before anything is inserted.
+ */
+static text **
+batch_dedup_ids(Datum headers, int *nheaders, Datum **elems, bool **nulls)
+{
+	text	  **ids = NULL;
+
+	deconstruct_array(DatumGetArrayTypeP(headers), JSONBOID, -1, false, TYPALIGN_INT,
+					  elems, nulls, nheaders);
+	for (int i = 0; i < *nheaders; i++)
+	{
+		text	   *id = (*nulls)[i] ? NULL : dedup_id_of((*elems)[i]);
+
+		if (id == NULL)
+			continue;
+		if (ids == NULL)
+			ids = palloc0(sizeof(text *) * *nheaders);
+		ids[i] = id;
+	}
+	return ids;
+}
+
+/*
  * Insert one message (batch false: msg is jsonb) or a batch (msg is jsonb[],
- * already checked) into the queue, and return the new ids in input order,
+ * already checked) into the queue, and return the ids in input order,
  * allocated in the caller's memory context; *n is how many.  Every way into
  * a queue goes through here: send, send_batch, send_topic.
+ *
+ * Messages without a dedup id header take one insert through the queue's
+ * cached plan, for one message or the whole batch; the header costs them a
+ * key lookup per message.  When any carries one, the messages go one by
+ * one (dedup.c), and a repeat gets the original's id without a new row.
  */
 int64 *
 send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
@@ -32,30 +62,68 @@ send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	int64	   *ids;
+	uint64		inserted;
+	text	  **dedup_ids = NULL;
+	text	   *one_id = NULL;
+	int			nheaders = 0;
+	Datum	   *header_elems = NULL;
+	bool	   *header_nulls = NULL;
 
-	values[0] = TimestampTzGetDatum(vt);
-	values[1] = msg;
-	values[2] = headers;
-	if (msg_null)
-		nulls[1] = 'n';
-	if (headers_null)
-		nulls[2] = 'n';
+	if (!headers_null)
+	{
+		if (batch)
+			dedup_ids = batch_dedup_ids(headers, &nheaders, &header_elems, &header_nulls);
+		else if ((one_id = dedup_id_of(headers)) != NULL)
+			dedup_ids = &one_id;
+	}
 
 	SPI_connect();
-	*n = queue_execute(entry, batch ? QPLAN_SEND_BATCH : QPLAN_SEND, values, nulls);
-	result_check_int8_column(SPI_tuptable);
-	ids = MemoryContextAlloc(caller_cxt, sizeof(int64) * Max(*n, 1));
-	for (uint64 i = 0; i < *n; i++)
+	if (dedup_ids != NULL)
 	{
-		bool		isnull;
+		int			nmsgs = 1;
+		Datum	   *msg_elems = &msg;
+		bool	   *msg_nulls = &msg_null;
 
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-											 1, &isnull));
+		if (batch)
+			deconstruct_array(DatumGetArrayTypeP(msg), JSONBOID, -1, false, TYPALIGN_INT,
+							  &msg_elems, &msg_nulls, &nmsgs);
+		else
+		{
+			header_elems = &headers;
+			header_nulls = &headers_null;
+		}
+		Assert(!batch || nmsgs == nheaders);
+		*n = nmsgs;
+		ids = MemoryContextAlloc(caller_cxt, sizeof(int64) * nmsgs);
+		dedup_send(entry, nmsgs, msg_elems, msg_nulls, header_elems, header_nulls,
+				   dedup_ids, vt, ids, &inserted);
+	}
+	else
+	{
+		values[0] = TimestampTzGetDatum(vt);
+		values[1] = msg;
+		values[2] = headers;
+		if (msg_null)
+			nulls[1] = 'n';
+		if (headers_null)
+			nulls[2] = 'n';
+
+		*n = queue_execute(entry, batch ? QPLAN_SEND_BATCH : QPLAN_SEND, values, nulls);
+		result_check_int8_column(SPI_tuptable);
+		ids = MemoryContextAlloc(caller_cxt, sizeof(int64) * Max(*n, 1));
+		for (uint64 i = 0; i < *n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+												 1, &isnull));
+		}
+		inserted = *n;
 	}
 	SPI_finish();
 	/* Readable at vt once this commits: waiters are woken then. */
-	queue_events_rows(queue_cache_relid(entry), (int64) *n, vt, false);
-	queue_events_count(queue_cache_relid(entry), QUEUE_SENT, (int64) *n);
+	queue_events_rows(queue_cache_relid(entry), (int64) inserted, vt, false);
+	queue_events_count(queue_cache_relid(entry), QUEUE_SENT, (int64) inserted);
 	return ids;
 }
 

@@ -731,6 +731,7 @@ add_counts(MaintenanceCounts *to, const MaintenanceCounts *from)
 	to->archive_deleted += from->archive_deleted;
 	to->partitions_created += from->partitions_created;
 	to->partitions_dropped += from->partitions_dropped;
+	to->dedup_keys_expired += from->dedup_keys_expired;
 }
 
 /* maintenance_run's report on one queue. */
