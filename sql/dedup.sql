@@ -127,6 +127,11 @@ UPDATE pgmq.dedup_keys SET expires_at = clock_timestamp() - interval '1 second'
 WHERE queue_name = 'dd_other' AND dedup_id = 'a';
 SELECT * FROM pgmq.send('dd_other', '{"n": 4}', '{"x-pgmq-dedup-id": "a"}'::jsonb);
 SELECT * FROM pgmq.send('dd_other', '{"n": 5}', '{"x-pgmq-dedup-id": "a"}'::jsonb);
+-- in a batch too: an expired key is taken over once, its repeat gets that id
+UPDATE pgmq.dedup_keys SET expires_at = clock_timestamp() - interval '1 second'
+WHERE queue_name = 'dd_other' AND dedup_id = 'h';
+SELECT * FROM pgmq.send_batch('dd_other', ARRAY['{"n": 5.1}', '{"n": 5.2}', '{"n": 5.3}']::jsonb[],
+    ARRAY['{"x-pgmq-dedup-id": "h"}', '{"x-pgmq-dedup-id": "a"}', '{"x-pgmq-dedup-id": "h"}']::jsonb[]);
 SELECT dedup_id, msg_id, expires_at > now() + interval '59 minutes' AS renewed
 FROM pgmq.dedup_keys WHERE queue_name = 'dd_other' ORDER BY 1;
 -- and a real wait: a 1 second window

@@ -36,6 +36,7 @@
 #include "commands/sequence.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -46,7 +47,9 @@
 typedef enum DedupPlan
 {
 	DPLAN_CLAIM,
+	DPLAN_CLAIM_MANY,
 	DPLAN_LOOKUP,
+	DPLAN_LOOKUP_MANY,
 	DPLAN_TAKE_OVER,
 	DPLAN_FORGET_QUEUE,
 	DPLAN_EXPIRE,
@@ -71,10 +74,24 @@ static const DedupTemplate dedup_templates[DPLAN_COUNT] = {
 		" VALUES ($1, $2, $3, $4) ON CONFLICT (queue_name, dedup_id) DO NOTHING RETURNING msg_id",
 		4, {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID}
 	},
-	/* $3: now; the second column says whether the key has expired */
+	/* $2 ids, $3 their msg_ids, claimed in id order; $5 (now) unused */
+	[DPLAN_CLAIM_MANY] = {
+		"INSERT INTO pgmq.dedup_keys (queue_name, dedup_id, msg_id, expires_at)"
+		" SELECT $1, k.id, k.msg_id, $4 FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))"
+		" AS k(id, msg_id) ORDER BY k.id COLLATE pg_catalog.\"C\""
+		" ON CONFLICT (queue_name, dedup_id) DO NOTHING RETURNING dedup_id",
+		5, {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	},
+	/* $3: now; the last column says whether the key has expired */
 	[DPLAN_LOOKUP] = {
-		"SELECT msg_id, expires_at" LE "$3 FROM pgmq.dedup_keys WHERE " KEY_IS("$1", "$2"),
+		"SELECT dedup_id, msg_id, expires_at" LE "$3 FROM pgmq.dedup_keys WHERE " KEY_IS("$1", "$2"),
 		3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	},
+	/* the same for the ids $2 ($3, $4 unused: CLAIM_MANY's parameters) */
+	[DPLAN_LOOKUP_MANY] = {
+		"SELECT dedup_id, msg_id, expires_at" LE "$5 FROM pgmq.dedup_keys"
+		" WHERE queue_name" EQ "$1 AND dedup_id" EQ "ANY ($2)",
+		5, {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 	},
 	/* an expired key becomes ours; $5: now, checked again under the row lock */
 	[DPLAN_TAKE_OVER] = {
@@ -257,64 +274,232 @@ insert_message(QueueCacheEntry *entry, int64 msg_id, TimestampTz vt, Datum msg, 
 }
 
 /*
- * Send one message with dedup id `id`: the new msg_id (*inserted true), or
- * that of the live key (*inserted false).  Inside an SPI connection.
+ * Make the key (queue, id) ours with msg_id, or find the live key that has
+ * it: msg_id (*claimed true) or the live key's msg_id (*claimed false).
+ * Inside an SPI connection.
  */
 static int64
-dedup_send_one(QueueCacheEntry *entry, Oid keys_relid, text *queue, text *id,
-			   TimestampTz now, TimestampTz expires_at, TimestampTz vt,
-			   Datum msg, bool msg_null, Datum headers, bool *inserted)
+claim_key(Oid keys_relid, text *queue, text *id, int64 msg_id, TimestampTz now,
+		  TimestampTz expires_at, bool *claimed)
 {
-	int64		msg_id = nextval_internal(queue_cache_sequence(entry), false);
 	/* (queue, id, msg_id, expires_at, now): claim; take over */
 	Datum		claim[5] = {PointerGetDatum(queue), PointerGetDatum(id), Int64GetDatum(msg_id),
 	TimestampTzGetDatum(expires_at), TimestampTzGetDatum(now)};
 	/* (queue, id, now): lookup */
 	Datum		lookup[3] = {PointerGetDatum(queue), PointerGetDatum(id), TimestampTzGetDatum(now)};
 
-	/* Until the key is ours (break), or a live key's msg_id is returned. */
+	*claimed = true;
 	for (;;)
 	{
 		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (dedup_execute(keys_relid, DPLAN_CLAIM, claim, NULL) == 1)
-			break;
+			return msg_id;
 		/* Taken: by a committed key, or by this transaction. */
 		if (dedup_execute(keys_relid, DPLAN_LOOKUP, lookup, NULL) == 1)
 		{
 			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-											2, &isnull)))
+											3, &isnull)))
 			{
-				*inserted = false;
+				*claimed = false;
 				return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+												   SPI_tuptable->tupdesc, 2, &isnull));
 			}
 			if (dedup_execute(keys_relid, DPLAN_TAKE_OVER, claim, NULL) == 1)
-				break;
+				return msg_id;
 		}
 		/*
 		 * Gone (the maintenance pass removed it) or taken over by another
-		 * sender since: look again.
+		 * sender since: try again.
 		 */
 	}
-	insert_message(entry, msg_id, vt, msg, msg_null, headers, false);
-	*inserted = true;
-	return msg_id;
 }
 
+/* A dedup id of a batch, and what became of it. */
 typedef struct BatchId
 {
 	char		id[DEDUP_ID_MAX_BYTES + 1];	/* hash key */
-	int64		msg_id;
+	int			first;			/* the message that carries it first */
+	bool		resolved;		/* result[first] is final */
 } BatchId;
+
+static ArrayType *
+int8_array(Datum *values, int n)
+{
+	return construct_array(values, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/*
+ * A batch in a few statements, whatever its size: the keys of its ids
+ * claimed in one INSERT (in id order, so that two batches sharing ids wait
+ * for one another in one order and cannot deadlock), the keys that were
+ * taken looked up in one SELECT, and the messages to insert inserted in
+ * one INSERT, in input order.  Keys that need more (expired, or removed
+ * meanwhile) go through claim_key one by one.  Each message draws its
+ * msg_id in input order (a repeat inside the batch draws none), so new ids
+ * ascend in input order, as a batch's do.
+ */
+static void
+send_batch_with_ids(QueueCacheEntry *entry, Oid keys_relid, text *queue, int nmsgs,
+					Datum *msgs, bool *msgs_null, Datum *headers, bool *headers_null,
+					text **ids, TimestampTz vt, TimestampTz now, TimestampTz expires_at,
+					int64 *result, uint64 *inserted)
+{
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	BatchId   **firsts = palloc(sizeof(BatchId *) * nmsgs);
+	int		   *first_of = palloc(sizeof(int) * nmsgs);
+	Datum	   *key_ids = palloc(sizeof(Datum) * nmsgs);
+	Datum	   *key_msg_ids = palloc(sizeof(Datum) * nmsgs);
+	bool	   *insert = palloc0(sizeof(bool) * nmsgs);
+	int			nkeys = 0;
+	int			ninsert = 0;
+	Datum		values[5];
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = DEDUP_ID_MAX_BYTES + 1;
+	ctl.entrysize = sizeof(BatchId);
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("pgmq_c batch dedup ids", Min(nmsgs, 1024), &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	/* Each id once: the first message that carries it claims it. */
+	for (int i = 0; i < nmsgs; i++)
+	{
+		BatchId    *b;
+		bool		found;
+
+		first_of[i] = i;
+		if (ids[i] == NULL)
+		{
+			result[i] = nextval_internal(queue_cache_sequence(entry), false);
+			insert[i] = true;
+			continue;
+		}
+		b = hash_search(seen, text_to_cstring(ids[i]), HASH_ENTER, &found);
+		if (found)
+		{
+			first_of[i] = b->first;
+			continue;
+		}
+		result[i] = nextval_internal(queue_cache_sequence(entry), false);
+		b->first = i;
+		b->resolved = false;
+		firsts[nkeys] = b;
+		key_ids[nkeys] = PointerGetDatum(ids[i]);
+		key_msg_ids[nkeys] = Int64GetDatum(result[i]);
+		nkeys++;
+	}
+
+	/* Claim them all; RETURNING names the ids now ours. */
+	values[0] = PointerGetDatum(queue);
+	values[1] = PointerGetDatum(construct_array(key_ids, nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+	values[2] = PointerGetDatum(int8_array(key_msg_ids, nkeys));
+	values[3] = TimestampTzGetDatum(expires_at);
+	values[4] = TimestampTzGetDatum(now);
+	if (dedup_execute(keys_relid, DPLAN_CLAIM_MANY, values, NULL) > 0)
+	{
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			BatchId    *b = hash_search(seen, SPI_getvalue(SPI_tuptable->vals[r],
+														   SPI_tuptable->tupdesc, 1),
+										HASH_FIND, NULL);
+
+			if (b == NULL)
+				elog(ERROR, "claimed dedup id is not in the batch");
+			b->resolved = true;
+			insert[b->first] = true;
+		}
+	}
+
+	/* The others were taken: live keys give their msg_id. */
+	if (SPI_processed < (uint64) nkeys &&
+		dedup_execute(keys_relid, DPLAN_LOOKUP_MANY, values, NULL) > 0)
+	{
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			BatchId    *b = hash_search(seen, SPI_getvalue(tuple, desc, 1), HASH_FIND, NULL);
+			bool		isnull;
+
+			if (b == NULL || b->resolved ||
+				DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull)))
+				continue;
+			result[b->first] = DatumGetInt64(SPI_getbinval(tuple, desc, 2, &isnull));
+			b->resolved = true;
+		}
+	}
+
+	/* Expired or gone meanwhile: one by one. */
+	for (int k = 0; k < nkeys; k++)
+	{
+		BatchId    *b = firsts[k];
+		bool		claimed;
+
+		if (b->resolved)
+			continue;
+		result[b->first] = claim_key(keys_relid, queue, ids[b->first], result[b->first],
+									 now, expires_at, &claimed);
+		insert[b->first] = claimed;
+	}
+
+	/* Repeats inside the batch: the first one's id. */
+	for (int i = 0; i < nmsgs; i++)
+		result[i] = result[first_of[i]];
+	hash_destroy(seen);
+
+	/* The messages to insert, in input order, in one statement. */
+	{
+		Datum	   *ins_ids = palloc(sizeof(Datum) * nmsgs);
+		Datum	   *ins_msgs = palloc(sizeof(Datum) * nmsgs);
+		bool	   *ins_msgs_null = palloc(sizeof(bool) * nmsgs);
+		Datum	   *ins_headers = palloc(sizeof(Datum) * nmsgs);
+		bool	   *ins_headers_null = palloc(sizeof(bool) * nmsgs);
+		int			dims[1];
+		int			lbs[1] = {1};
+		Datum		ins[4];
+
+		for (int i = 0; i < nmsgs; i++)
+		{
+			if (!insert[i])
+				continue;
+			ins_ids[ninsert] = Int64GetDatum(result[i]);
+			ins_msgs[ninsert] = msgs[i];
+			ins_msgs_null[ninsert] = msgs_null[i];
+			ins_headers[ninsert] = headers[i];
+			ins_headers_null[ninsert] = headers_null[i];
+			ninsert++;
+		}
+		*inserted = ninsert;
+		if (ninsert == 0)
+			return;
+		dims[0] = ninsert;
+		ins[0] = PointerGetDatum(int8_array(ins_ids, ninsert));
+		ins[1] = TimestampTzGetDatum(vt);
+		ins[2] = PointerGetDatum(construct_md_array(ins_msgs, ins_msgs_null, 1, dims, lbs,
+													JSONBOID, -1, false, TYPALIGN_INT));
+		ins[3] = PointerGetDatum(construct_md_array(ins_headers, ins_headers_null, 1, dims, lbs,
+													JSONBOID, -1, false, TYPALIGN_INT));
+		if (queue_execute(entry, QPLAN_SEND_BATCH_WITH_IDS, ins, NULL) != (uint64) ninsert)
+			ereport(ERROR,
+					(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+					 errmsg("insert into queue table \"%s\" inserted fewer rows than it was given",
+							get_rel_name(queue_cache_relid(entry))),
+					 errdetail("A trigger on the table skipped messages of a batch with header \"%s\", whose ids must be rows.",
+							   DEDUP_HEADER)));
+	}
+}
 
 /*
  * Send nmsgs messages of which some carry a dedup id (ids[i], NULL when
- * message i has none), one at a time, in input order; result[i] is message
- * i's msg_id, new or original, and *inserted how many rows were inserted.
- * A repeat of an id within the batch gets the first one's id.  Inside an
- * SPI connection.
+ * message i has none); result[i] is message i's msg_id, new or original,
+ * and *inserted how many rows were inserted.  A repeat of an id within the
+ * batch gets the first one's id.  Every message, with an id or without,
+ * draws its msg_id here, so the inserts need no RETURNING: INSERT on the
+ * queue is all the caller needs.  A repeat has drawn an id it does not
+ * use: msg_ids have gaps, as after a rollback.  Inside an SPI connection.
  */
 void
 dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
@@ -327,7 +512,6 @@ dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
 	text	   *queue = cstring_to_text(get_rel_name(relid) + 2);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
-	HTAB	   *seen = NULL;
 	AclResult	aclresult;
 
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
@@ -345,49 +529,24 @@ dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
 
 	if (nmsgs > 1)
 	{
-		HASHCTL		ctl;
-
-		ctl.keysize = DEDUP_ID_MAX_BYTES + 1;
-		ctl.entrysize = sizeof(BatchId);
-		ctl.hcxt = CurrentMemoryContext;
-		seen = hash_create("pgmq_c batch dedup ids", Min(nmsgs, 1024), &ctl,
-						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		send_batch_with_ids(entry, keys_relid, queue, nmsgs, msgs, msgs_null, headers,
+							headers_null, ids, vt, now, expires_at, result, inserted);
+		return;
 	}
 
-	*inserted = 0;
-	for (int i = 0; i < nmsgs; i++)
+	/* One message, with an id. */
 	{
-		BatchId    *known = NULL;
-		bool		found = false;
-		bool		was_inserted;
+		bool		claimed;
 
-		CHECK_FOR_INTERRUPTS();
-		if (ids[i] == NULL)
-		{
-			result[i] = nextval_internal(queue_cache_sequence(entry), false);
-			insert_message(entry, result[i], vt, msgs[i], msgs_null[i], headers[i],
-						   headers_null[i]);
-			(*inserted)++;
-			continue;
-		}
-		if (seen != NULL)
-		{
-			known = hash_search(seen, text_to_cstring(ids[i]), HASH_ENTER, &found);
-			if (found)
-			{
-				result[i] = known->msg_id;
-				continue;
-			}
-		}
-		result[i] = dedup_send_one(entry, keys_relid, queue, ids[i], now, expires_at, vt,
-								   msgs[i], msgs_null[i], headers[i], &was_inserted);
-		if (known != NULL)
-			known->msg_id = result[i];
-		if (was_inserted)
-			(*inserted)++;
+		result[0] = claim_key(keys_relid, queue, ids[0],
+							  nextval_internal(queue_cache_sequence(entry), false),
+							  now, expires_at, &claimed);
+		*inserted = 0;
+		if (!claimed)
+			return;
+		insert_message(entry, result[0], vt, msgs[0], msgs_null[0], headers[0], headers_null[0]);
+		*inserted = 1;
 	}
-	if (seen != NULL)
-		hash_destroy(seen);
 }
 
 /*

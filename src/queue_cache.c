@@ -165,6 +165,14 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		" VALUES ($1, $2, $3, $4)",
 		4, {INT8OID, TIMESTAMPTZOID, JSONBOID, JSONBOID}
 	},
+	/* the same for a batch: ids $1, messages $3, headers $4 */
+	[QPLAN_SEND_BATCH_WITH_IDS] = {
+		"INSERT INTO {queue} (msg_id, vt, message, headers) OVERRIDING SYSTEM VALUE"
+		" SELECT m.msg_id, $2, m.message, m.headers"
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($3), pg_catalog.unnest($4))"
+		" AS m(msg_id, message, headers)",
+		4, {INT8ARRAYOID, TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
+	},
 	[QPLAN_SEND_BATCH] = {
 		"INSERT INTO {queue} (vt, message, headers)"
 		" SELECT $1, m.message, m.headers"
