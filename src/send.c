@@ -51,8 +51,10 @@ batch_dedup_ids(Datum headers, int *nheaders, Datum **elems, bool **nulls)
  *
  * Messages without a dedup id header take one insert through the queue's
  * cached plan, for one message or the whole batch; the header costs them a
- * key lookup per message.  When any carries one, the messages go one by
- * one (dedup.c), and a repeat gets the original's id without a new row.
+ * key lookup per message.  When any carries one, dedup.c takes the call:
+ * it claims the ids' keys and inserts the messages with msg_ids it drew, a
+ * few statements whatever the batch's size, and a repeat gets the
+ * original's id without a new row.
  */
 int64 *
 send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
@@ -92,7 +94,11 @@ send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
 			header_elems = &headers;
 			header_nulls = &headers_null;
 		}
-		Assert(!batch || nmsgs == nheaders);
+		if (batch && nmsgs != nheaders)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("headers array length (%d) must match msgs array length (%d)",
+							nheaders, nmsgs)));
 		*n = nmsgs;
 		ids = MemoryContextAlloc(caller_cxt, sizeof(int64) * nmsgs);
 		dedup_send(entry, nmsgs, msg_elems, msg_nulls, header_elems, header_nulls,
