@@ -49,6 +49,9 @@ is( $node->safe_psql('postgres', q{
     '1.13.0 false false pgmq pgmq_c',
     'pgmq 1.13.0 is available: requires pgmq_c, lives in schema pgmq, needs no superuser');
 
+my $c_version = $node->safe_psql('postgres',
+    q{SELECT default_version FROM pg_available_extensions WHERE name = 'pgmq_c'});
+
 # Run SQL, expecting it to fail: returns its stderr (verbose: with SQLSTATE).
 sub fails
 {
@@ -86,7 +89,7 @@ is($node->safe_psql('fresh', $extensions), '', 'and nothing was created');
 my ($rc, $out, $err) = $node->psql('clients', 'CREATE EXTENSION IF NOT EXISTS pgmq CASCADE');
 is($rc, 0, 'CREATE EXTENSION IF NOT EXISTS pgmq CASCADE in a fresh database');
 like($err, qr/installing required extension "pgmq_c"/, 'it creates pgmq_c first');
-is($node->safe_psql('clients', $extensions), 'pgmq 1.13.0 pgmq, pgmq_c 0.2.0 pgmq',
+is($node->safe_psql('clients', $extensions), "pgmq 1.13.0 pgmq, pgmq_c $c_version pgmq",
     'both in schema pgmq; pgmq reports version 1.13.0');
 is($node->safe_psql('clients', $members), '0', 'the companion owns no object');
 ($rc, $out, $err) = $node->psql('clients', q{
@@ -147,18 +150,18 @@ $node->safe_psql('clients', q{SELECT pgmq.send('jobs', '{"n": 2}')});
 my $queues = q{
     SELECT (SELECT string_agg(queue_name, ',') FROM pgmq.list_queues())
            || ' ' || (SELECT count(*) FROM pgmq.q_jobs) || ' ' || (SELECT extversion FROM pg_extension WHERE extname = 'pgmq_c')};
-is($node->safe_psql('clients', $queues), 'jobs 2 0.2.0', 'a queue with two messages');
+is($node->safe_psql('clients', $queues), "jobs 2 $c_version", 'a queue with two messages');
 $node->safe_psql('clients', 'DROP EXTENSION pgmq');
-is($node->safe_psql('clients', $queues), 'jobs 2 0.2.0', 'DROP EXTENSION pgmq leaves pgmq_c, its queues and messages');
+is($node->safe_psql('clients', $queues), "jobs 2 $c_version", 'DROP EXTENSION pgmq leaves pgmq_c, its queues and messages');
 $node->safe_psql('clients', 'CREATE EXTENSION pgmq; DROP EXTENSION pgmq CASCADE');
-is($node->safe_psql('clients', $queues), 'jobs 2 0.2.0', 'so does DROP EXTENSION pgmq CASCADE (a down migration)');
+is($node->safe_psql('clients', $queues), "jobs 2 $c_version", 'so does DROP EXTENSION pgmq CASCADE (a down migration)');
 $node->safe_psql('clients', 'CREATE EXTENSION pgmq');
 
 # pgmq_c cannot go while the companion needs it.
 like(fails('clients', 'DROP EXTENSION pgmq_c'),
     qr/cannot drop extension pgmq_c because other objects depend on it.*DETAIL:  extension pgmq depends on extension pgmq_c/s,
     'DROP EXTENSION pgmq_c: refused, extension pgmq depends on it');
-is($node->safe_psql('clients', $queues), 'jobs 2 0.2.0', 'and nothing changed');
+is($node->safe_psql('clients', $queues), "jobs 2 $c_version", 'and nothing changed');
 
 # ALTER EXTENSION: nothing to update, nowhere to move.
 ($rc, $out, $err) = $node->psql('clients', 'ALTER EXTENSION pgmq UPDATE');
@@ -169,6 +172,15 @@ like(fails('clients', q{ALTER EXTENSION pgmq UPDATE TO '1.14.0'}),
     'an update to a version we do not ship names both versions');
 like(fails('clients', 'ALTER EXTENSION pgmq SET SCHEMA public'),
     qr/extension "pgmq" does not support SET SCHEMA/, 'SET SCHEMA is refused');
+
+# pgmq_c's own updates are not held back by the companion (0.1.0 is the
+# first release: every later update starts there).
+$node->safe_psql('postgres', 'CREATE DATABASE updated');
+$node->safe_psql('updated', q{CREATE EXTENSION pgmq_c VERSION '0.1.0'; CREATE EXTENSION pgmq});
+($rc, $out, $err) = $node->psql('updated', 'ALTER EXTENSION pgmq_c UPDATE');
+is($rc, 0, 'ALTER EXTENSION pgmq_c UPDATE with the companion in place');
+is($node->safe_psql('updated', q{SELECT extversion FROM pg_extension WHERE extname = 'pgmq_c'}),
+    $c_version, 'pgmq_c is at its default version');
 
 # pg_dump and restore, both formats: pgmq_c is created before the companion
 # (pg_dump follows the dependency, though "pgmq" sorts first by name).
@@ -189,7 +201,7 @@ $node->command_ok(
     'psql restores the plain dump');
 for my $db (qw(restored restored_sql))
 {
-    is($node->safe_psql($db, $extensions), 'pgmq 1.13.0 pgmq, pgmq_c 0.2.0 pgmq',
+    is($node->safe_psql($db, $extensions), "pgmq 1.13.0 pgmq, pgmq_c $c_version pgmq",
         "$db: both extensions, same versions");
     is($node->safe_psql($db, $members), '0', "$db: the companion still owns nothing");
     is($node->safe_psql($db, q{SELECT string_agg(message->>'n', ',' ORDER BY msg_id) FROM pgmq.read('jobs', 30, 10)}),
