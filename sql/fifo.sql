@@ -113,6 +113,19 @@ SELECT pgmq.create_fifo_index('fifo_part');
 SELECT msg_id FROM pgmq.read_grouped_rr('fifo_part', 30, 4);
 SELECT msg_id FROM pgmq.read_grouped('fifo_unl', 30, 10);
 
+-- max_receives: an exhausted head goes to the dead letters instead of out,
+-- and its group moves on to the next message.
+SELECT pgmq.create('fifo_dlq');
+SELECT pgmq.set_queue_policy('fifo_dlq', max_receives => 2);
+SELECT count(*) FROM pgmq.send_batch('fifo_dlq', ARRAY['{"n": 1}', '{"n": 2}']::jsonb[],
+    ARRAY['{"x-pgmq-group": "g"}', '{"x-pgmq-group": "g"}']::jsonb[]);
+SELECT msg_id, read_ct FROM pgmq.read_grouped_head('fifo_dlq', 0, 1);
+SELECT msg_id, read_ct FROM pgmq.read_grouped_rr('fifo_dlq', 0, 1);
+SELECT msg_id, read_ct FROM pgmq.read_grouped('fifo_dlq', 0, 1);
+SELECT msg_id, read_ct FROM pgmq.read_grouped('fifo_dlq', 0, 1);
+SELECT msg_id, read_ct, headers->>'x-pgmq-dlq-read-ct' AS dlq_read_ct FROM pgmq.a_fifo_dlq;
+SELECT dead_lettered_total, read_total FROM pgmq.queue_stats WHERE queue_name = 'fifo_dlq';
+
 -- _with_poll: returns at once when something is there, empty at the deadline.
 SELECT msg_id FROM pgmq.read_grouped_head_with_poll('fifo_keys', 0, 2, 1, 10);
 SELECT msg_id FROM pgmq.read_grouped_rr_with_poll('fifo_keys', 30, 3, 0);
@@ -215,4 +228,4 @@ RESET client_min_messages;
 DROP FUNCTION fifo_random_check(int, int, int);
 DROP FUNCTION fifo_ref_pick(text, int);
 SELECT pgmq.drop_queue(q) FROM unnest(ARRAY['fifo_q', 'fifo_delay', 'fifo_back', 'fifo_keys',
-    'fifo_long', 'fifo_part', 'fifo_unl', 'fifo_rand']) q;
+    'fifo_long', 'fifo_part', 'fifo_unl', 'fifo_rand', 'fifo_dlq']) q;

@@ -64,6 +64,16 @@ typedef struct FifoHead
 	char	   *key;
 } FifoHead;
 
+/* One FIFO read: the queue and how its messages are leased. */
+typedef struct FifoRead
+{
+	QueueCacheEntry *entry;
+	int32		vt;				/* lease, seconds */
+	int32		max_receives;	/* policy: exhausted messages go to the dead letters */
+	Datum		name;			/* the queue's name (text), for their headers */
+	uint64		moved;			/* how many went to the dead letters */
+} FifoRead;
+
 /* Where the walk through the queue stands. */
 typedef struct FifoWalk
 {
@@ -215,26 +225,42 @@ walk_next(FifoWalk *walk, int want, FifoHead *heads)
 
 /*
  * Lease the messages ids[0..n) that are still visible and free; returns
- * the leased rows (SPI_tuptable, msg_id order) and their number.
+ * the leased rows (SPI_tuptable, msg_id order) and their number.  With
+ * max_receives, an exhausted message is moved to the dead letters instead
+ * (counted in r->moved), showing as a row of NULLs after the leased ones.
  */
 static uint64
-lease(QueueCacheEntry *entry, int64 *ids, int n, int32 vt)
+lease(FifoRead *r, int64 *ids, int n)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	Datum		values[2];
+	Datum		values[4];
+	uint64		rows;
+	uint64		got;
+	bool		isnull;
 
 	for (int i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
 	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = interval_from_seconds(vt);
+	values[1] = interval_from_seconds(r->vt);
+	values[2] = Int32GetDatum(r->max_receives);
+	values[3] = r->name;
 	pfree(elems);
-	return queue_execute(entry, QPLAN_FIFO_LEASE, values, NULL);
+	rows = queue_execute(r->entry, r->max_receives > 0 ? QPLAN_FIFO_LEASE_DLQ : QPLAN_FIFO_LEASE,
+						 values, NULL);
+	for (got = rows; got > 0; got--)
+	{
+		(void) SPI_getbinval(SPI_tuptable->vals[got - 1], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			break;
+	}
+	r->moved += rows - got;
+	return got;
 }
 
 /* The visible messages of a group after its head, at most `limit`, in order. */
 static int
-followers(QueueCacheEntry *entry, const FifoHead *head, int limit, int64 *ids)
+followers(FifoRead *r, const FifoHead *head, int limit, int64 *ids)
 {
 	Datum		values[3];
 	uint64		n;
@@ -245,7 +271,7 @@ followers(QueueCacheEntry *entry, const FifoHead *head, int limit, int64 *ids)
 	values[0] = CStringGetTextDatum(head->key);
 	values[1] = Int64GetDatum(head->msg_id);
 	values[2] = Int32GetDatum(limit);
-	n = queue_execute(entry, QPLAN_FIFO_FOLLOWERS, values, NULL);
+	n = queue_execute(r->entry, QPLAN_FIFO_FOLLOWERS, values, NULL);
 	for (uint64 i = 0; i < n; i++)
 		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
 											 &isnull));
@@ -259,8 +285,7 @@ followers(QueueCacheEntry *entry, const FifoHead *head, int limit, int64 *ids)
  * and to owned[] when the caller wants the groups; returns how many.
  */
 static int
-lease_heads(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoHead *heads, int n,
-			int32 vt, FifoHead *owned)
+lease_heads(FunctionCallInfo fcinfo, FifoRead *r, FifoHead *heads, int n, FifoHead *owned)
 {
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
 	uint64		got;
@@ -269,7 +294,7 @@ lease_heads(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoHead *heads, in
 
 	for (int i = 0; i < n; i++)
 		ids[i] = heads[i].msg_id;
-	got = lease(entry, ids, n, vt);
+	got = lease(r, ids, n);
 	result_add_tuples(fcinfo, SPI_tuptable, got);
 	/* Both in msg_id order: match them up. */
 	for (uint64 i = 0; i < got; i++)
@@ -291,7 +316,7 @@ lease_heads(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoHead *heads, in
 
 /* read_grouped: fill from the oldest group, then the next. */
 static uint64
-fifo_fill(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int32 qty, int32 vt)
+fifo_fill(FunctionCallInfo fcinfo, FifoRead *r, FifoWalk *walk, int32 qty)
 {
 	int64	   *ids = palloc(sizeof(int64) * qty);
 	uint64		taken = 0;
@@ -301,13 +326,13 @@ fifo_fill(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int32
 	{
 		int			n;
 
-		if (lease_heads(fcinfo, entry, &head, 1, vt, NULL) == 0)
+		if (lease_heads(fcinfo, r, &head, 1, NULL) == 0)
 			continue;
 		taken++;
-		n = followers(entry, &head, qty - (int32) taken, ids);
+		n = followers(r, &head, qty - (int32) taken, ids);
 		if (n > 0)
 		{
-			uint64		got = lease(entry, ids, n, vt);
+			uint64		got = lease(r, ids, n);
 
 			result_add_tuples(fcinfo, SPI_tuptable, got);
 			SPI_freetuptable(SPI_tuptable);
@@ -319,15 +344,14 @@ fifo_fill(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int32
 
 /* read_grouped_head: the heads of up to qty groups. */
 static uint64
-fifo_heads(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int32 qty,
-		   int32 vt, FifoHead *owned)
+fifo_heads(FunctionCallInfo fcinfo, FifoRead *r, FifoWalk *walk, int32 qty, FifoHead *owned)
 {
 	FifoHead   *heads = palloc(sizeof(FifoHead) * qty);
 	int			taken = 0;
 	int			n;
 
 	while (taken < qty && (n = walk_next(walk, qty - taken, heads)) > 0)
-		taken += lease_heads(fcinfo, entry, heads, n, vt, owned == NULL ? NULL : owned + taken);
+		taken += lease_heads(fcinfo, r, heads, n, owned == NULL ? NULL : owned + taken);
 	pfree(heads);
 	return (uint64) taken;
 }
@@ -338,11 +362,10 @@ fifo_heads(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int3
  * group order, their third, ...
  */
 static uint64
-fifo_round_robin(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk, int32 qty,
-				 int32 vt)
+fifo_round_robin(FunctionCallInfo fcinfo, FifoRead *r, FifoWalk *walk, int32 qty)
 {
 	FifoHead   *owned = palloc(sizeof(FifoHead) * qty);
-	int			ngroups = (int) fifo_heads(fcinfo, entry, walk, qty, vt, owned);
+	int			ngroups = (int) fifo_heads(fcinfo, r, walk, qty, owned);
 	int			left = qty - ngroups;
 	int64	  **next;
 	int		   *counts;
@@ -361,7 +384,7 @@ fifo_round_robin(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk
 	for (int g = 0; g < ngroups; g++)
 	{
 		next[g] = palloc(sizeof(int64) * left);
-		counts[g] = followers(entry, &owned[g], left, next[g]);
+		counts[g] = followers(r, &owned[g], left, next[g]);
 	}
 	/* Layer by layer, groups in rank order. */
 	order = palloc(sizeof(int64) * left);
@@ -386,7 +409,7 @@ fifo_round_robin(FunctionCallInfo fcinfo, QueueCacheEntry *entry, FifoWalk *walk
 	/* Lease them all at once, and return them in the layered order. */
 	ids = palloc(sizeof(int64) * nids);
 	memcpy(ids, order, sizeof(int64) * nids);
-	got = lease(entry, ids, nids, vt);
+	got = lease(r, ids, nids);
 	rows = palloc0(sizeof(HeapTuple) * nids);
 	for (uint64 i = 0; i < got; i++)
 	{
@@ -418,30 +441,52 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 			 int32 vt, void *arg, uint64 *moved)
 {
 	FifoMode	mode = (FifoMode) (intptr_t) arg;
+	FifoRead	r;
 	FifoWalk	walk;
 	uint64		taken;
 	Oid			relid = queue_cache_relid(entry);
 
-	*moved = 0;
-	walk_begin(&walk, entry, qty);
-	switch (mode)
+	r.entry = entry;
+	r.vt = vt;
+	r.max_receives = queue_cache_max_receives(entry);
+	r.name = CStringGetTextDatum(name);
+	r.moved = 0;
+	taken = 0;
+
+	/*
+	 * A head moved to the dead letters leaves its group to the next
+	 * message: walk again for the places left, as read does.
+	 */
+	for (;;)
 	{
-		case FIFO_FILL:
-			taken = fifo_fill(fcinfo, entry, &walk, qty, vt);
-			break;
-		case FIFO_ROUND_ROBIN:
-			taken = fifo_round_robin(fcinfo, entry, &walk, qty, vt);
-			break;
-		default:
-			taken = fifo_heads(fcinfo, entry, &walk, qty, vt, NULL);
+		uint64		moved_before = r.moved;
+		uint64		got;
+
+		walk_begin(&walk, entry, qty - (int32) taken);
+		switch (mode)
+		{
+			case FIFO_FILL:
+				got = fifo_fill(fcinfo, &r, &walk, qty - (int32) taken);
+				break;
+			case FIFO_ROUND_ROBIN:
+				got = fifo_round_robin(fcinfo, &r, &walk, qty - (int32) taken);
+				break;
+			default:
+				got = fifo_heads(fcinfo, &r, &walk, qty - (int32) taken, NULL);
+				break;
+		}
+		MemoryContextDelete(walk.cxt);
+		taken += got;
+		if (r.moved == moved_before || taken >= (uint64) qty)
 			break;
 	}
-	MemoryContextDelete(walk.cxt);
 
 	/* Leased: readable again when the lease ends, or at once if this aborts. */
 	queue_events_rows(relid, (int64) taken,
 					  GetCurrentTimestamp() + (TimestampTz) vt * USECS_PER_SEC, true);
 	queue_events_count(relid, QUEUE_READ, (int64) taken);
+	queue_events_count(relid, QUEUE_DEAD_LETTERED, (int64) r.moved);
+	*moved = r.moved;
 	return taken;
 }
 

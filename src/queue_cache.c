@@ -121,25 +121,29 @@ typedef struct PlanTemplate
  * (msg_id order puts NULLs last), so the caller can count the moves and
  * pick again.  $S is the queue's name, for the headers.
  */
-#define PICKED_SPLIT(extra, M) \
+#define PICKED_SPLIT_BY(pick, M) \
 	"WITH picked AS MATERIALIZED (SELECT msg_id, read_ct" OP_GE M " AS exhausted FROM {queue}" \
-	" WHERE vt" LE NOW_CLOCK extra " ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" WHERE vt" LE NOW_CLOCK pick " FOR UPDATE SKIP LOCKED)," \
 	" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE exhausted))" \
 	" RETURNING " RECORD_COLUMNS ")," \
 	" dead AS ({dead} RETURNING 1),"
+
+#define PICKED_SPLIT(extra, M) PICKED_SPLIT_BY(extra " ORDER BY msg_id LIMIT $1", M)
 
 #define DEAD_MARKERS \
 	" UNION ALL SELECT NULL::pg_catalog.int8, NULL::pg_catalog.int4, NULL::pg_catalog.timestamptz," \
 	" NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, NULL::pg_catalog.jsonb," \
 	" NULL::pg_catalog.jsonb FROM dead ORDER BY 1"
 
-#define LEASE_SPLIT(extra, M) \
-	PICKED_SPLIT(extra, M) \
+#define LEASE_SPLIT_BY(pick, M) \
+	PICKED_SPLIT_BY(pick, M) \
 	" leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
 	" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK \
 	" WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))" \
 	" RETURNING " Q_RECORD_COLUMNS ")" \
 	" SELECT * FROM leased" DEAD_MARKERS
+
+#define LEASE_SPLIT(extra, M) LEASE_SPLIT_BY(extra " ORDER BY msg_id LIMIT $1", M)
 
 /* metrics: a queue's numbers in metrics_result's order, less the name */
 #define METRICS_SELECT \
@@ -254,6 +258,11 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		" AND vt" LE NOW_CLOCK " FOR UPDATE SKIP LOCKED)) RETURNING " Q_RECORD_COLUMNS ")"
 		" SELECT * FROM leased ORDER BY msg_id",
 		2, {INT8ARRAYOID, INTERVALOID}, true
+	},
+	/* the same for a queue with max_receives: exhausted ones go to the dead letters */
+	[QPLAN_FIFO_LEASE_DLQ] = {
+		LEASE_SPLIT_BY(" AND msg_id" EQ "ANY ($1)", "$3"),
+		4, {INT8ARRAYOID, INTERVALOID, INT4OID, TEXTOID}, true, 4
 	},
 	/* read_with_poll: when the next delayed or leased message shows (vt index) */
 	[QPLAN_NEXT_DUE] = {
