@@ -1,6 +1,8 @@
 # pgmq_c: PGXS build.
 #
 #   make && sudo make install        build and install into pg_config's server
+#   sudo make install-companion      optional: extension "pgmq" for pgmq clients
+#                                    that create it (companion/; README)
 #   make installcheck                every test layer, each on a private
 #                                    temporary server with pgmq_c preloaded
 #                                    (run as a user that may start Postgres)
