@@ -208,5 +208,32 @@ for my $db (qw(restored restored_sql))
         '2', "$db: the queue and its message, still unread in the source");
 }
 
+# make install-companion / uninstall-companion, into a scratch DESTDIR:
+# they never overwrite nor remove a pgmq file that is not the companion's.
+my $destdir = PostgreSQL::Test::Utils::tempdir('companion_destdir');
+my $destext = $destdir . $node->config_data('--sharedir') . '/extension';
+my @make = ('make', '-s', '--no-print-directory', '-C', dirname(__FILE__) . '/../..',
+    'PG_CONFIG=pg_config', "DESTDIR=$destdir");
+command_ok([ @make, 'install-companion' ], 'make install-companion');
+is( join(' ', map { basename($_) } grep { slurp_file($_) eq slurp_file("$srcdir/" . basename($_)) }
+        glob("$destext/pgmq*")),
+    'pgmq--1.13.0.sql pgmq.control', 'installs the two files of companion/');
+command_ok([ @make, 'install-companion' ], 'and again, over its own files');
+command_ok([ @make, 'uninstall-companion' ], 'make uninstall-companion');
+is(join(' ', glob("$destext/pgmq*")), '', 'removes them');
+my $pgmq_control = "comment = 'pgmq itself'\ndefault_version = '1.13.1'\nschema = 'pgmq'\n";
+PostgreSQL::Test::Utils::append_to_file("$destext/pgmq.control", $pgmq_control);
+PostgreSQL::Test::Utils::append_to_file("$destext/pgmq--1.13.0--1.13.1.sql", "-- pgmq's update\n");
+command_fails_like([ @make, 'install-companion' ],
+    qr/pgmq \(the SQL extension\) is installed in .*pgmq\.control pgmq--1\.13\.0--1\.13\.1\.sql.*Uninstall pgmq first/s,
+    'make install-companion where pgmq is installed: refused, naming its files');
+is(slurp_file("$destext/pgmq.control"), $pgmq_control, 'pgmq\'s control file is untouched');
+ok(!-e "$destext/pgmq--1.13.0.sql", 'and nothing of the companion was installed');
+my ($make_out, $make_err) = run_command([ @make, 'uninstall-companion' ]);
+like($make_err, qr/left .*pgmq\.control alone: it belongs to pgmq/,
+    'make uninstall-companion says it leaves pgmq\'s files');
+is(join(' ', map { basename($_) } glob("$destext/pgmq*")), 'pgmq--1.13.0--1.13.1.sql pgmq.control',
+    'and leaves them');
+
 $node->stop;
 done_testing();
