@@ -389,6 +389,84 @@ GRANT EXECUTE ON FUNCTION @extschema@.prometheus_metrics() TO pg_monitor;
 REVOKE ALL ON FUNCTION @extschema@.stats_reset(text) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
+-- FIFO message groups (src/fifo.c).  Keep in step with the same section of
+-- pgmq_c--0.1.0--0.2.0.sql.
+------------------------------------------------------------------------------
+
+-- A message's group is its header x-pgmq-group (default
+-- _default_fifo_group); no message is handed out while an earlier one of
+-- its group is in flight.  read_grouped fills the batch from the group with
+-- the oldest head first (SQS FIFO), read_grouped_rr takes round-robin layers
+-- across groups, read_grouped_head at most the head of each group.
+CREATE FUNCTION @extschema@.read_grouped(queue_name text, vt integer, qty integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_grouped_rr(queue_name text, vt integer, qty integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped_rr'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_grouped_head(queue_name text, vt integer, qty integer)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped_head'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_grouped_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer DEFAULT 5,
+    poll_interval_ms integer DEFAULT 100
+)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped_with_poll'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_grouped_rr_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer DEFAULT 5,
+    poll_interval_ms integer DEFAULT 100
+)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped_rr_with_poll'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.read_grouped_head_with_poll(
+    queue_name text,
+    vt integer,
+    qty integer,
+    max_poll_seconds integer DEFAULT 5,
+    poll_interval_ms integer DEFAULT 100
+)
+RETURNS SETOF @extschema@.message_record
+AS 'MODULE_PATHNAME', 'pgmq_c_read_grouped_head_with_poll'
+LANGUAGE C VOLATILE;
+
+-- The index the FIFO reads use: (group, msg_id), q_<name>_group_idx.
+CREATE FUNCTION @extschema@.create_fifo_index(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_fifo_index'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@._create_fifo_index_if_not_exists(queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_create_fifo_index'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.create_fifo_indexes_all()
+RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+SELECT @extschema@.create_fifo_index(m.queue_name)
+FROM @extschema@.meta m
+ORDER BY m.queue_name;
+$$;
+
+------------------------------------------------------------------------------
 -- Topics (src/topics.c): RabbitMQ-style routing, as pgmq has it.  A pattern
 -- bound to a queue ('*' one or more characters other than a dot, '#' any
 -- characters, the rest literal) makes send_topic/send_batch_topic send a

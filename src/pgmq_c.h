@@ -38,6 +38,15 @@
 #define OP_LT " OPERATOR(pg_catalog.<) "
 #define NOW_CLOCK "pg_catalog.clock_timestamp()"
 
+/*
+ * A message's FIFO group, as pgmq defines it.  The index create_fifo_index
+ * makes is on exactly this expression (and msg_id), so the planner matches
+ * the two: keep them one text.
+ */
+#define FIFO_GROUP \
+	"COALESCE(headers OPERATOR(pg_catalog.->>) 'x-pgmq-group', '_default_fifo_group')"
+#define FIFO_INDEX_SUFFIX "_group_idx"
+
 /* queue_name.c: validating names and deriving table names */
 extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_name_check_chars(const char *name);
@@ -57,6 +66,7 @@ typedef struct QueueColumn
 extern Oid	queue_relation_oid(const char *name, const char *prefix);
 extern Oid	queue_identity_sequence(Oid relid);
 extern bool queue_has_index_on(Oid relid, const char *column);
+extern bool queue_has_group_index(Oid relid, const char *name);
 extern void queue_check_adoptable(Oid relid, const char *what, const QueueColumn *layout,
 								  int ncolumns);
 extern void queue_become_owner(Oid relid, Oid *save_userid, int *save_sec_context);
@@ -96,6 +106,12 @@ typedef enum QueuePlan
 	QPLAN_READ_CONDITIONAL_DLQ,
 	QPLAN_POP_DLQ,
 	QPLAN_NEXT_DUE,
+	/* FIFO reads (fifo.c) */
+	QPLAN_FIFO_WALK,
+	QPLAN_FIFO_HEADS,
+	QPLAN_FIFO_FOLLOWERS,
+	QPLAN_FIFO_LEASE,
+	QPLAN_FIFO_LEASE_DLQ,
 	/* queue_stats */
 	QPLAN_DEPTH,
 	QPLAN_COUNT_ALL,
@@ -114,6 +130,7 @@ extern Oid	queue_cache_sequence(QueueCacheEntry *entry);
 extern Oid	queue_cache_relid(QueueCacheEntry *entry);
 extern const char *queue_cache_table(QueueCacheEntry *entry);
 extern int32 queue_cache_max_receives(QueueCacheEntry *entry);
+extern bool queue_cache_group_index(QueueCacheEntry *entry);
 extern SPIPlanPtr queue_cache_plan(QueueCacheEntry *entry, QueuePlan which);
 extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values,
 							const char *nulls);
@@ -124,6 +141,20 @@ extern uint64 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *valu
  */
 extern int64 *send_messages(QueueCacheEntry *entry, bool batch, Datum msg, bool msg_null,
 							Datum headers, bool headers_null, TimestampTz vt, uint64 *n);
+
+/*
+ * read.c: read_with_poll's loop, shared with the FIFO reads.  An attempt
+ * leases up to qty messages into the function's result and returns how
+ * many; *moved is how many it moved to the dead letters.  It runs inside
+ * SPI, in a subtransaction read_poll rolls back when nothing came.
+ */
+typedef uint64 (*ReadAttempt) (FunctionCallInfo fcinfo, QueueCacheEntry *entry,
+							   const char *name, int32 qty, int32 vt, void *arg,
+							   uint64 *moved);
+
+extern Datum read_poll(FunctionCallInfo fcinfo, const char *name, int32 vt, int32 qty,
+					   int32 max_poll_seconds, int32 poll_interval_ms, bool selective,
+					   ReadAttempt attempt, void *arg);
 
 /*
  * maintenance.c: one maintenance pass (dead-letter moves, retention, archive

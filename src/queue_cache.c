@@ -56,6 +56,7 @@ struct QueueCacheEntry
 	char	   *queue_table;	/* "pgmq.q_<name>", quoted, for SQL text */
 	char	   *archive_table;
 	int32		max_receives;	/* policy: deliveries before a dead letter; 0 none */
+	bool		group_index;	/* has create_fifo_index's index (fifo.c) */
 	char	   *dead_letter_table;	/* its queue table, NULL: own archive */
 	SPIPlanPtr	plans[QPLAN_COUNT];
 };
@@ -120,25 +121,29 @@ typedef struct PlanTemplate
  * (msg_id order puts NULLs last), so the caller can count the moves and
  * pick again.  $S is the queue's name, for the headers.
  */
-#define PICKED_SPLIT(extra, M) \
+#define PICKED_SPLIT_BY(pick, M) \
 	"WITH picked AS MATERIALIZED (SELECT msg_id, read_ct" OP_GE M " AS exhausted FROM {queue}" \
-	" WHERE vt" LE NOW_CLOCK extra " ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED)," \
+	" WHERE vt" LE NOW_CLOCK pick " FOR UPDATE SKIP LOCKED)," \
 	" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE exhausted))" \
 	" RETURNING " RECORD_COLUMNS ")," \
 	" dead AS ({dead} RETURNING 1),"
+
+#define PICKED_SPLIT(extra, M) PICKED_SPLIT_BY(extra " ORDER BY msg_id LIMIT $1", M)
 
 #define DEAD_MARKERS \
 	" UNION ALL SELECT NULL::pg_catalog.int8, NULL::pg_catalog.int4, NULL::pg_catalog.timestamptz," \
 	" NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, NULL::pg_catalog.jsonb," \
 	" NULL::pg_catalog.jsonb FROM dead ORDER BY 1"
 
-#define LEASE_SPLIT(extra, M) \
-	PICKED_SPLIT(extra, M) \
+#define LEASE_SPLIT_BY(pick, M) \
+	PICKED_SPLIT_BY(pick, M) \
 	" leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2," \
 	" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK \
 	" WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))" \
 	" RETURNING " Q_RECORD_COLUMNS ")" \
 	" SELECT * FROM leased" DEAD_MARKERS
+
+#define LEASE_SPLIT(extra, M) LEASE_SPLIT_BY(extra " ORDER BY msg_id LIMIT $1", M)
 
 /* metrics: a queue's numbers in metrics_result's order, less the name */
 #define METRICS_SELECT \
@@ -216,6 +221,48 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	[QPLAN_READ_CONDITIONAL_DLQ] = {
 		LEASE_SPLIT(" AND message OPERATOR(pg_catalog.@>) $5", "$3"),
 		5, {INT4OID, INTERVALOID, INT4OID, TEXTOID, JSONBOID}, true, 4
+	},
+	/*
+	 * FIFO reads (fifo.c).  The walk: the queue in msg_id order from
+	 * after $1, $2 rows, each with its visibility and group.
+	 */
+	[QPLAN_FIFO_WALK] = {
+		"SELECT msg_id, vt" LE NOW_CLOCK ", " FIFO_GROUP " FROM {queue}"
+		" WHERE msg_id OPERATOR(pg_catalog.>) $1 ORDER BY msg_id LIMIT $2",
+		2, {INT8OID, INT4OID}, true
+	},
+	/*
+	 * Every group's head (its lowest msg_id) with its visibility, in head
+	 * order: a skip scan over the group index, one probe per group.
+	 */
+	[QPLAN_FIFO_HEADS] = {
+		"WITH RECURSIVE g(grp) AS ((SELECT " FIFO_GROUP " FROM {queue} ORDER BY 1 LIMIT 1)"
+		" UNION ALL SELECT (SELECT " FIFO_GROUP " FROM {queue} WHERE " FIFO_GROUP
+		" OPERATOR(pg_catalog.>) g.grp ORDER BY 1 LIMIT 1) FROM g WHERE g.grp IS NOT NULL)"
+		" SELECT h.msg_id, h.vt" LE NOW_CLOCK ", g.grp FROM g CROSS JOIN LATERAL"
+		" (SELECT msg_id, vt FROM {queue} WHERE " FIFO_GROUP EQ "g.grp ORDER BY msg_id LIMIT 1) h"
+		" ORDER BY h.msg_id",
+		0, {InvalidOid}
+	},
+	/* The visible messages of group $1 after its head $2, at most $3. */
+	[QPLAN_FIFO_FOLLOWERS] = {
+		"SELECT msg_id FROM {queue} WHERE " FIFO_GROUP EQ "$1 AND msg_id OPERATOR(pg_catalog.>) $2"
+		" AND vt" LE NOW_CLOCK " ORDER BY msg_id LIMIT $3",
+		3, {TEXTOID, INT8OID, INT4OID}, true
+	},
+	/* Lease the messages $1 that are still visible and not held by others. */
+	[QPLAN_FIFO_LEASE] = {
+		"WITH leased AS (UPDATE {queue} q SET vt = " NOW_CLOCK " OPERATOR(pg_catalog.+) $2,"
+		" read_ct = q.read_ct OPERATOR(pg_catalog.+) 1, last_read_at = " NOW_CLOCK
+		" WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY ($1)"
+		" AND vt" LE NOW_CLOCK " FOR UPDATE SKIP LOCKED)) RETURNING " Q_RECORD_COLUMNS ")"
+		" SELECT * FROM leased ORDER BY msg_id",
+		2, {INT8ARRAYOID, INTERVALOID}, true
+	},
+	/* the same for a queue with max_receives: exhausted ones go to the dead letters */
+	[QPLAN_FIFO_LEASE_DLQ] = {
+		LEASE_SPLIT_BY(" AND msg_id" EQ "ANY ($1)", "$3"),
+		4, {INT8ARRAYOID, INTERVALOID, INT4OID, TEXTOID}, true, 4
 	},
 	/* read_with_poll: when the next delayed or leased message shows (vt index) */
 	[QPLAN_NEXT_DUE] = {
@@ -532,6 +579,7 @@ queue_cache_lookup(const char *name)
 	Oid			sequence;
 	int32		max_receives;
 	char	   *dead_letter_queue;
+	bool		group_index;
 	uint64		seen;
 
 	queue_cache_init();
@@ -555,6 +603,7 @@ queue_cache_lookup(const char *name)
 			report_missing_queue(name);
 		sequence = queue_identity_sequence(relid);
 		policy_dead_letter(name, &max_receives, &dead_letter_queue);
+		group_index = queue_has_group_index(relid, name);
 	} while (seen != queue_cache_invalidations);
 
 	if (entry == NULL)
@@ -578,6 +627,7 @@ queue_cache_lookup(const char *name)
 		queue_cache_link_relid(entry, relid);
 	}
 	entry->sequence_relid = sequence;
+	entry->group_index = group_index;
 	entry->valid = true;
 	return entry;
 }
@@ -594,6 +644,13 @@ int32
 queue_cache_max_receives(QueueCacheEntry *entry)
 {
 	return entry->max_receives;
+}
+
+/* Has the queue the index create_fifo_index makes (group key, msg_id)? */
+bool
+queue_cache_group_index(QueueCacheEntry *entry)
+{
+	return entry->group_index;
 }
 
 /* The queue table's relation id, as last looked up. */

@@ -220,3 +220,28 @@ queue_become_owner(Oid relid, Oid *save_userid, int *save_sec_context)
 	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 }
+
+/*
+ * Has queue table relid the index create_fifo_index makes, valid and ready?
+ * It is known by its name, q_<name>_group_idx.
+ */
+bool
+queue_has_group_index(Oid relid, const char *name)
+{
+	char	   *index_name = psprintf("%s" FIFO_INDEX_SUFFIX, queue_table_name(name, "q"));
+	Oid			index = get_relname_relid(index_name, get_rel_namespace(relid));
+	HeapTuple	tuple;
+	bool		found = false;
+
+	if (!OidIsValid(index))
+		return false;
+	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(index));
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_index form = (Form_pg_index) GETSTRUCT(tuple);
+
+		found = form->indrelid == relid && form->indisvalid && form->indisready;
+		ReleaseSysCache(tuple);
+	}
+	return found;
+}

@@ -186,7 +186,8 @@ next_due(QueueCacheEntry *entry)
  */
 static uint64
 poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, bool want_due,
-			 TimestampTz *due, Oid *relid, MemoryContext attempt_cxt)
+			 TimestampTz *due, Oid *relid, MemoryContext attempt_cxt, ReadAttempt attempt,
+			 void *arg)
 {
 	MemoryContext caller_cxt = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
@@ -202,11 +203,9 @@ poll_attempt(FunctionCallInfo fcinfo, const char *name, int32 qty, int32 vt, boo
 	PG_TRY();
 	{
 		QueueCacheEntry *entry = queue_cache_lookup(name);
-		ReadArgs	args;
 
 		*relid = queue_cache_relid(entry);
-		read_args(fcinfo, entry, name, &args, qty, vt, 5);
-		got = read_attempt(fcinfo, entry, &args, &moved);
+		got = attempt(fcinfo, entry, name, qty, vt, arg, &moved);
 		*due = (got == 0 && want_due) ? next_due(entry) : 0;
 	}
 	PG_CATCH();
@@ -254,30 +253,35 @@ follow_queue(const char *name, Oid *slot_relid, bool selective)
 	return wakeup_wait_begin(*slot_relid, selective);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
+/* read_with_poll's attempt: read, with its `conditional` (argument 5). */
+static uint64
+plain_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, int32 qty,
+			  int32 vt, void *arg, uint64 *moved)
+{
+	ReadArgs	args;
+
+	read_args(fcinfo, entry, name, &args, qty, vt, 5);
+	return read_attempt(fcinfo, entry, &args, moved);
+}
 
 /*
- * pgmq.read_with_poll(queue_name, vt, qty, max_poll_seconds DEFAULT 5,
- *					   poll_interval_ms DEFAULT 100, conditional DEFAULT '{}')
- *
- * Read; if nothing is visible, wait and try again with a fresh snapshot,
- * until a message arrives or max_poll_seconds have passed.  Preloaded, the
- * wait is on the queue's shared wait slot (wakeup.c): it ends when a
- * transaction makes a message readable and commits, when the queue's next
- * delayed or leased message becomes visible, or at the deadline, and
- * poll_interval_ms is not used.  Otherwise it polls every
+ * Read with `attempt`; if nothing comes, wait and try again with a fresh
+ * snapshot, until a message arrives or max_poll_seconds have passed.
+ * Preloaded, the wait is on the queue's shared wait slot (wakeup.c): it
+ * ends when a transaction makes a message readable and commits, when the
+ * queue's next delayed or leased message becomes visible, or at the
+ * deadline, and poll_interval_ms is not used.  Otherwise it polls every
  * poll_interval_ms.  Unlike pgmq, the first attempt happens even when
  * max_poll_seconds is 0.  The wait is interruptible (statement_timeout,
- * cancel, shutdown).
+ * cancel, shutdown).  A `selective` reader may not take every message that
+ * wakes it (a `conditional` one, a FIFO one): its queue's commits wake
+ * every such waiter, so no wakeup is lost on it.
  */
 Datum
-pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
+read_poll(FunctionCallInfo fcinfo, const char *name, int32 vt, int32 qty,
+		  int32 max_poll_seconds, int32 poll_interval_ms, bool selective,
+		  ReadAttempt attempt, void *arg)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
-	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
-	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
-	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
 	Oid			relid;
 	TimestampTz deadline;
 	TimestampTz due;
@@ -292,17 +296,16 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	SPI_connect();
 	attempt_cxt = AllocSetContextCreate(CurrentMemoryContext, "read_with_poll attempt",
 										ALLOCSET_SMALL_SIZES);
-	got = poll_attempt(fcinfo, name, qty, vt, false, &due, &relid, attempt_cxt);
+	got = poll_attempt(fcinfo, name, qty, vt, false, &due, &relid, attempt_cxt, attempt, arg);
 	if (got == 0 && GetCurrentTimestamp() < deadline)
 	{
 		/*
 		 * A reader whose snapshot is the transaction's (REPEATABLE READ,
-		 * SERIALIZABLE) may not see what woke it, like a `conditional` one:
-		 * its queue's commits wake every waiter, so no wakeup is lost on it.
+		 * SERIALIZABLE) may not see what woke it either.
 		 */
-		bool		selective = has_conditional(fcinfo, 5) || IsolationUsesXactSnapshot();
 		Oid			slot_relid = relid;
 
+		selective = selective || IsolationUsesXactSnapshot();
 		slot = wakeup_wait_begin(slot_relid, selective);
 		for (;;)
 		{
@@ -312,7 +315,8 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 				slot = follow_queue(name, &slot_relid, selective);
 			if (slot)
 				wakeup_wait_looking();
-			got = poll_attempt(fcinfo, name, qty, vt, slot, &due, &relid, attempt_cxt);
+			got = poll_attempt(fcinfo, name, qty, vt, slot, &due, &relid, attempt_cxt,
+							   attempt, arg);
 			now = GetCurrentTimestamp();
 			if (got > 0 || now >= deadline)
 				break;
@@ -341,6 +345,25 @@ pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
 	MemoryContextDelete(attempt_cxt);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_read_with_poll);
+
+/*
+ * pgmq.read_with_poll(queue_name, vt, qty, max_poll_seconds DEFAULT 5,
+ *					   poll_interval_ms DEFAULT 100, conditional DEFAULT '{}')
+ */
+Datum
+pgmq_c_read_with_poll(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
+	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
+	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
+	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
+
+	return read_poll(fcinfo, name, vt, qty, max_poll_seconds, poll_interval_ms,
+					 has_conditional(fcinfo, 5), plain_attempt, NULL);
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_pop);
