@@ -23,7 +23,9 @@
  * commits, and this backend's at once.  The cache is loaded with the latest
  * snapshot, as the catalog caches are: what is committed (and this
  * transaction's own changes), never an uncommitted binding of another
- * session.
+ * session.  Under REPEATABLE READ and SERIALIZABLE the transaction's
+ * snapshot decides instead, as for pgmq: the bindings are read with it for
+ * each call, without the cache.
  *
  * Sends go through send_messages() (send.c), one queue after another in
  * queue-name order, all in the caller's transaction: a failure in any queue
@@ -103,10 +105,7 @@ static void
 topics_invalidate(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == bindings_relid)
-	{
 		bindings_valid = false;
-		bindings_relid = InvalidOid;
-	}
 }
 
 static void
@@ -313,28 +312,15 @@ topics_relid(void)
 }
 
 /*
- * Read every binding into a new context and make it the cache.  With the
- * latest snapshot, so that a load inside a REPEATABLE READ transaction does
- * not keep an old view after that transaction.  An invalidation that
- * arrives while loading leaves the cache marked invalid: this call uses
- * what it read, the next reads again.
+ * Every binding, read with `snapshot` (InvalidSnapshot: the statement's)
+ * into `cxt`, each pattern compiled; *n is how many.
  */
-static void
-topics_load(void)
+static TopicBinding *
+topics_read(Snapshot snapshot, MemoryContext cxt, int *n)
 {
-	MemoryContext caller = CurrentMemoryContext;
-	MemoryContext cxt;
-	Oid			relid;
 	int			rc;
-	uint64		n;
 	TopicBinding *loaded;
 
-	topics_register_callback();
-	relid = topics_relid();
-	bindings_relid = relid;
-	bindings_valid = true;
-
-	cxt = AllocSetContextCreate(caller, "pgmq_c topic bindings", ALLOCSET_SMALL_SIZES);
 	SPI_connect();
 	if (bindings_plan == NULL)
 	{
@@ -349,13 +335,13 @@ topics_load(void)
 		SPI_keepplan(plan);
 		bindings_plan = plan;
 	}
-	rc = SPI_execute_snapshot(bindings_plan, NULL, NULL, GetLatestSnapshot(),
-							  InvalidSnapshot, true, false, 0);
+	rc = SPI_execute_snapshot(bindings_plan, NULL, NULL, snapshot, InvalidSnapshot,
+							  true, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
-	n = SPI_processed;
-	loaded = MemoryContextAlloc(cxt, sizeof(TopicBinding) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
+	*n = (int) SPI_processed;
+	loaded = MemoryContextAlloc(cxt, sizeof(TopicBinding) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -373,33 +359,72 @@ topics_load(void)
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
+	return loaded;
+}
 
+/*
+ * Read every binding into a new context and make it the cache.  With the
+ * latest snapshot, as the catalog caches are read: what is committed now
+ * (and this transaction's own changes).  An invalidation that arrives while
+ * loading leaves the cache marked invalid: this call uses what it read, the
+ * next reads again.
+ */
+static void
+topics_load(void)
+{
+	MemoryContext cxt;
+	TopicBinding *loaded;
+	int			n;
+
+	bindings_relid = topics_relid();
+	bindings_valid = true;
+	/* under the caller's context until complete: an error frees it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmq_c topic bindings",
+								ALLOCSET_SMALL_SIZES);
+	loaded = topics_read(GetLatestSnapshot(), cxt, &n);
 	MemoryContextSetParent(cxt, CacheMemoryContext);
 	if (bindings_context != NULL)
 		MemoryContextDelete(bindings_context);
 	bindings_context = cxt;
 	bindings = loaded;
-	nbindings = (int) n;
+	nbindings = n;
 }
 
 /*
- * Make the cache current: take invalidations that other sessions' commits
- * have sent since this transaction last did (so that under READ COMMITTED
- * each statement routes by what is committed when it runs), reload if one
- * touched the bindings, and check the caller may read them.
+ * The bindings to route by, *n of them, in queue_name, pattern order, once
+ * the caller's right to read them is checked.
+ *
+ * Under READ COMMITTED, the cache: first take the invalidations that other
+ * sessions' commits have sent since this transaction last did, so that each
+ * statement routes by what is committed when it runs, and reload if one
+ * touched the bindings.  Under REPEATABLE READ and SERIALIZABLE the
+ * transaction's snapshot decides, as it does for pgmq's query of the table
+ * (and SERIALIZABLE sees the read): the bindings are read with it, for this
+ * call only, and the cache is left alone.
  */
-static void
-topics_ensure(void)
+static TopicBinding *
+topics_bindings(int *n)
 {
 	AclResult	aclresult;
+	TopicBinding *result;
 
 	topics_register_callback();
+	if (IsolationUsesXactSnapshot())
+	{
+		aclresult = pg_class_aclcheck(topics_relid(), GetUserId(), ACL_SELECT);
+		if (aclresult != ACLCHECK_OK)
+			aclcheck_error(aclresult, OBJECT_TABLE, "topic_bindings");
+		return topics_read(InvalidSnapshot, CurrentMemoryContext, n);
+	}
 	AcceptInvalidationMessages();
 	if (!bindings_valid || bindings_context == NULL)
 		topics_load();
 	aclresult = pg_class_aclcheck(bindings_relid, GetUserId(), ACL_SELECT);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, "topic_bindings");
+	result = bindings;
+	*n = nbindings;
+	return result;
 }
 
 /* A match workspace for keys of klen bytes. */
@@ -428,12 +453,13 @@ topics_route(const char *key)
 	TopicWork	work;
 	List	   *queues = NIL;
 	const char *last = NULL;
+	int			n;
+	TopicBinding *all = topics_bindings(&n);
 
-	topics_ensure();
 	topic_work_init(&work, klen);
-	for (int i = 0; i < nbindings; i++)
+	for (int i = 0; i < n; i++)
 	{
-		TopicBinding *b = &bindings[i];
+		TopicBinding *b = &all[i];
 
 		if (last != NULL && strcmp(last, b->queue_name) == 0)
 			continue;
@@ -584,16 +610,17 @@ pgmq_c_test_routing(PG_FUNCTION_ARGS)
 	TopicBinding **matched;
 	int			nmatched = 0;
 	TopicWork	work;
+	int			n;
+	TopicBinding *all;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	topics_ensure();
+	all = topics_bindings(&n);
 	topic_work_init(&work, klen);
-	matched = palloc(sizeof(TopicBinding *) * Max(nbindings, 1));
-	for (int i = 0; i < nbindings; i++)
+	matched = palloc(sizeof(TopicBinding *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
 	{
-		if (topic_match(bindings[i].tokens, bindings[i].ntokens, key, klen,
-						work.reach, work.next))
-			matched[nmatched++] = &bindings[i];
+		if (topic_match(all[i].tokens, all[i].ntokens, key, klen, work.reach, work.next))
+			matched[nmatched++] = &all[i];
 	}
 	qsort(matched, nmatched, sizeof(TopicBinding *), topic_rank_cmp);
 	for (int i = 0; i < nmatched; i++)
