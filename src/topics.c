@@ -90,12 +90,21 @@ static MemoryContext bindings_context = NULL;
 static TopicBinding *bindings = NULL;
 static int	nbindings = 0;
 static bool bindings_valid = false;
+static uint64 bindings_invalidations = 0;	/* invalidations seen */
 static Oid	bindings_relid = InvalidOid;
 static SPIPlanPtr bindings_plan = NULL;
 static bool topics_callback_registered = false;
 
 /* Sent by send_batch_topic's validation: pgmq._validate_batch_params. */
 extern PGDLLEXPORT Datum pgmq_c_validate_batch_params(PG_FUNCTION_ARGS);
+
+/* The cache is out of date: reload before the next use. */
+static void
+topics_forget(void)
+{
+	bindings_valid = false;
+	bindings_invalidations++;
+}
 
 /*
  * Relcache invalidation: of topic_bindings (a binding changed anywhere, or
@@ -105,7 +114,7 @@ static void
 topics_invalidate(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == bindings_relid)
-		bindings_valid = false;
+		topics_forget();
 }
 
 static void
@@ -375,13 +384,16 @@ topics_load(void)
 	MemoryContext cxt;
 	TopicBinding *loaded;
 	int			n;
+	uint64		seen;
 
 	bindings_relid = topics_relid();
-	bindings_valid = true;
+	seen = bindings_invalidations;
 	/* under the caller's context until complete: an error frees it */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgmq_c topic bindings",
 								ALLOCSET_SMALL_SIZES);
 	loaded = topics_read(GetLatestSnapshot(), cxt, &n);
+	/* valid unless an invalidation came in while reading (or it failed) */
+	bindings_valid = seen == bindings_invalidations;
 	MemoryContextSetParent(cxt, CacheMemoryContext);
 	if (bindings_context != NULL)
 		MemoryContextDelete(bindings_context);
@@ -485,7 +497,7 @@ pgmq_c_topic_bindings_changed(PG_FUNCTION_ARGS)
 				 errmsg("function \"_topic_bindings_changed\" must be called as a trigger")));
 	/* every backend, at this transaction's commit; this one now */
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	bindings_valid = false;
+	topics_forget();
 	return PointerGetDatum(NULL);
 }
 
