@@ -1,6 +1,8 @@
 # pgmq_c: PGXS build.
 #
 #   make && sudo make install        build and install into pg_config's server
+#   sudo make install-companion      optional: extension "pgmq" for pgmq clients
+#                                    that create it (companion/; README)
 #   make installcheck                every test layer, each on a private
 #                                    temporary server with pgmq_c preloaded
 #                                    (run as a user that may start Postgres)
@@ -56,3 +58,32 @@ $(OBJS) $(OBJS:.o=.bc): $(wildcard $(srcdir)/src/*.h)
 # uses it to know how many tests each layer must run.
 print-%:
 	@echo '$($*)'
+
+# The optional companion extension "pgmq" (companion/): CREATE EXTENSION pgmq
+# then gives pgmq_c, so pgmq clients and migrations that create extension
+# pgmq work unchanged.  It shares its file names with pgmq's own extension,
+# so both targets leave alone any pgmq file that is not ours (ours carry the
+# line "pgmq_c companion").
+COMPANION_DIR = $(DESTDIR)$(datadir)/extension
+COMPANION_FILES = $(wildcard $(srcdir)/companion/pgmq.control $(srcdir)/companion/pgmq--*.sql)
+
+.PHONY: install-companion uninstall-companion
+install-companion:
+	@foreign=$$(cd '$(COMPANION_DIR)' 2>/dev/null && for f in pgmq.control pgmq--*.sql; do \
+		[ -f "$$f" ] && ! grep -q 'pgmq_c companion' "$$f" && echo "$$f"; done); \
+	if [ -n "$$foreign" ]; then \
+		echo "error: pgmq (the SQL extension) is installed in $(COMPANION_DIR):" $$foreign >&2; \
+		echo "The companion extension pgmq would replace its files, and the two cannot both answer to CREATE EXTENSION pgmq." >&2; \
+		echo "Uninstall pgmq first, or keep using it and do not install the companion." >&2; \
+		exit 1; \
+	fi
+	$(MKDIR_P) '$(COMPANION_DIR)'
+	$(INSTALL_DATA) $(COMPANION_FILES) '$(COMPANION_DIR)/'
+
+uninstall-companion:
+	@cd '$(COMPANION_DIR)' 2>/dev/null || exit 0; \
+	for f in pgmq.control pgmq--*.sql; do \
+		[ -f "$$f" ] || continue; \
+		if grep -q 'pgmq_c companion' "$$f"; then rm -f "$$f" && echo "removed $(COMPANION_DIR)/$$f"; \
+		else echo "left $(COMPANION_DIR)/$$f alone: it belongs to pgmq, not to the companion" >&2; fi; \
+	done

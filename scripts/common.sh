@@ -152,6 +152,13 @@ install_ext() {
 	(cd "$BUILD_DIR" && as_root make -s install PG_CONFIG="$PG_CONFIG")
 }
 
+# The companion extension pgmq (companion/), which the tests need: it
+# refuses, and so fails the run, where pgmq itself is installed.
+install_companion() {
+	say "installing the companion extension pgmq into $($PG_CONFIG --sharedir)/extension (make install-companion)"
+	(cd "$BUILD_DIR" && as_root make -s install-companion PG_CONFIG="$PG_CONFIG")
+}
+
 # A port on 127.0.0.1 that nothing listens on right now.
 free_port() {
 	perl -MIO::Socket::INET -e \

@@ -3,35 +3,64 @@
 // the calls pgmq leaves ambiguous (pgmq-js's setVt runs
 // "pgmq.set_vt($1, $2, $3)" with all three untyped).
 //
-// Connection from PGHOST (a socket directory), PGPORT, PGUSER, PGDATABASE.
+// Connection from PGHOST (a socket directory), PGPORT, PGUSER (a superuser),
+// PGDATABASE.  The tests run in a database of their own, made fresh here, in
+// which pgmq-js itself runs CREATE EXTENSION IF NOT EXISTS pgmq CASCADE, as
+// it does by default: the companion extension pgmq (make install-companion)
+// answers it with pgmq_c.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { Pgmq } from 'pgmq-js';
 
-const conn = {
+const server = {
   host: process.env.PGHOST,
   port: Number(process.env.PGPORT),
   user: process.env.PGUSER,
-  database: process.env.PGDATABASE,
   password: '',
   ssl: false,
 };
+const admin = { ...server, database: process.env.PGDATABASE };
+const conn = { ...server, database: 'pgmq_js_fresh' };
 
 let pgmq;
 let pool;
 
+async function adminQuery(sql) {
+  const client = new pg.Client(admin);
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 before(async () => {
-  // pgmq-js would run CREATE EXTENSION pgmq; the extension here is pgmq_c.
-  pgmq = await Pgmq.new({ ...conn }, { skipExtensionCreation: true });
+  await adminQuery('DROP DATABASE IF EXISTS pgmq_js_fresh WITH (FORCE)');
+  await adminQuery('CREATE DATABASE pgmq_js_fresh');
+  // No options: pgmq-js runs CREATE EXTENSION IF NOT EXISTS pgmq CASCADE.
+  pgmq = await Pgmq.new({ ...conn });
   pool = new pg.Pool(conn);
-  await pool.query('CREATE EXTENSION IF NOT EXISTS pgmq_c');
 });
 
 after(async () => {
   await pgmq.close();
   await pool.end();
+  await adminQuery('DROP DATABASE IF EXISTS pgmq_js_fresh WITH (FORCE)');
+});
+
+test('pgmq-js creates extension pgmq itself: pgmq_c, under the name pgmq', async () => {
+  const { rows } = await pool.query(
+    `SELECT extname, extversion, extnamespace::regnamespace::text AS schema
+     FROM pg_extension WHERE extname IN ('pgmq', 'pgmq_c') ORDER BY extname`);
+  assert.deepEqual(rows.map((r) => `${r.extname} ${r.schema}`), ['pgmq pgmq', 'pgmq_c pgmq']);
+  // The pgmq API level pgmq_c provides, for clients that read extversion.
+  assert.equal(rows[0].extversion, '1.13.0');
+  // A second client connecting runs the same statement: nothing to do.
+  const again = await Pgmq.new({ ...conn });
+  await again.close();
 });
 
 test('queue management', async () => {
