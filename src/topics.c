@@ -857,23 +857,9 @@ send_batch_topic_untyped(FunctionCallInfo fcinfo, bool msgs_typed)
 	key = topic_arg(fcinfo, 0, false);
 	msgs = topic_arg_json(fcinfo, 1, msgs_typed, &msgs_null);
 	if (PG_NARGS() == 3)
-	{
-		char	   *third = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-
-		if (third != NULL && untyped_is_json_array(third))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the third argument of send_batch_topic is a JSON array, which is neither headers nor a delay"),
-					 errdetail("With three untyped arguments the third is headers when it is an array of JSON objects ('{...}'), a delay in seconds when it is an integer, and a time to become visible when it is a timestamp."),
-					 errhint("Pass the headers as an array literal of JSON objects ('{\"{...}\", ...}'), or cast the argument to say what it is (::jsonb[] for headers, ::integer for a delay).")));
-		if (third != NULL && untyped_is_array_or_object(third))
-		{
-			headers = untyped_parse(third, JSONBARRAYOID);
-			headers_null = false;
-		}
-		else
-			delay = third;
-	}
+		delay = untyped_headers_or_delay(PG_ARGISNULL(2) ? NULL :
+										 text_to_cstring(PG_GETARG_TEXT_PP(2)),
+										 "send_batch_topic", true, &headers, &headers_null);
 	else
 	{
 		headers = topic_arg_json(fcinfo, 2, msgs_typed, &headers_null);
