@@ -4,7 +4,8 @@
 # scripts/demo runs this against a throwaway server, with PGHOST, PGPORT,
 # PGUSER and PGDATABASE set and `CREATE EXTENSION pgmq_c` done.  To run it
 # against your own database, set those yourself; it creates the table
-# orders_db, the table stock and seven queues, so use an empty database.
+# orders_db, the table stock, six queues and their topic bindings, so use an
+# empty database.
 #
 # Every service here is a few lines of bash calling psql, the way any client
 # would call the same SQL functions: read with a visibility timeout, work,
@@ -14,8 +15,7 @@ set -euo pipefail
 export PGOPTIONS='-c client_min_messages=warning'
 PSQL=(psql -X -q -v ON_ERROR_STOP=1)
 
-QUEUES=(orders payments inventory emails warehouse analytics payments_dlq)
-DOWNSTREAM="'payments', 'inventory', 'emails', 'warehouse', 'analytics'"
+QUEUES=(payments inventory emails warehouse analytics payments_dlq)
 
 # Rows of a query, unaligned: columns separated by '|'.
 q() { "${PSQL[@]}" -At -F'|' -c "$1"; }
@@ -59,7 +59,7 @@ FIELDS="msg_id, read_ct, message->>'order_id', message->>'customer',
         headers->>'correlation_id', message::text, headers::text"
 
 # ---------------------------------------------------------------------------
-step "Set up: the shop's own tables and seven queues"
+step "Set up: the shop's own tables, six queues and who hears what"
 
 "${PSQL[@]}" <<'SQL'
 CREATE TABLE orders_db (
@@ -79,10 +79,17 @@ SQL
 for name in "${QUEUES[@]}"; do
 	q "SELECT pgmq.create('$name')" >/dev/null
 done
+for name in payments inventory emails warehouse; do
+	q "SELECT pgmq.bind_topic('order.placed', '$name')" >/dev/null
+done
+q "SELECT pgmq.bind_topic('order.#', 'analytics')" >/dev/null
 q "SELECT pgmq.set_queue_policy('payments', max_receives => 3,
                                 dead_letter_queue => 'payments_dlq')" >/dev/null
 say "tables orders_db and stock; pgmq.create() for each queue:"
 show "SELECT queue_name, is_partitioned, is_unlogged FROM pgmq.list_queues()"
+say "Each service binds its queue to the events it wants to hear about:"
+say "pgmq.bind_topic(pattern, queue).  analytics wants every order event:"
+show "SELECT pattern, queue_name FROM pgmq.list_topic_bindings() ORDER BY queue_name"
 say "and a policy: a payment message delivered 3 times without success goes"
 say "to payments_dlq instead of a 4th time:"
 show "SELECT queue_name, max_receives, dead_letter_queue FROM pgmq.queue_policies"
@@ -99,8 +106,8 @@ UPDATE stock s SET on_hand = s.on_hand - o.qty
   FROM (SELECT sku, sum(qty) AS qty FROM orders_db
          WHERE order_id IN ($ids) GROUP BY sku) o
  WHERE s.sku = o.sku;
-SELECT * FROM pgmq.send_batch(
-    'orders',
+SELECT count(*) FROM pgmq.send_batch_topic(
+    'order.placed',
     ARRAY(SELECT to_jsonb(o) - 'created_at' FROM orders_db o
            WHERE order_id IN ($ids) ORDER BY order_id),
     ARRAY(SELECT jsonb_build_object('correlation_id', 'req-' || order_id,
@@ -113,20 +120,25 @@ SQL
 step "Checkout: four orders, written and enqueued in one transaction"
 
 say "The order service runs, in ONE transaction:"
-say "  INSERT INTO orders_db ...            -- the business write"
-say "  UPDATE stock ...                     -- take the items off the shelf"
-say "  SELECT pgmq.send_batch('orders',     -- one message per order,"
-say "         msgs, headers)                --  headers carry a correlation id"
+say "  INSERT INTO orders_db ...                 -- the business write"
+say "  UPDATE stock ...                          -- take the items off the shelf"
+say "  SELECT pgmq.send_batch_topic(             -- publish 'order.placed' once"
+say "         'order.placed', msgs, headers)     --  per order; headers carry a"
+say "                                            --  correlation id"
 say ""
-sent_ids=$(checkout "(1001, 'alice', 'mug',    2, '25.00'),
+copies=$(checkout "(1001, 'alice', 'mug',    2, '25.00'),
                 (1002, 'bob',   'tshirt', 1, '19.90'),
                 (1003, 'carol', 'poster', 3, '36.00'),
-                (1004, 'dave',  'mug',    1, '12.50')" "1001, 1002, 1003, 1004" |
-	paste -sd' ')
-say "committed orders 1001-1004; send_batch returned msg_ids: $sent_ids"
-show "SELECT msg_id, read_ct, message->>'order_id' AS order_id,
-             message->>'customer' AS customer, headers->>'correlation_id' AS correlation_id
-        FROM pgmq.q_orders ORDER BY msg_id"
+                (1004, 'dave',  'mug',    1, '12.50')" "1001, 1002, 1003, 1004")
+say "committed orders 1001-1004: four messages published, $copies copies queued."
+say "The order service knows no queue: the bindings fan each message out."
+say "Order 1001, published once, is now in every queue bound to 'order.placed':"
+copies_of_1001=""
+for name in payments inventory emails warehouse analytics; do
+	copies_of_1001+="${copies_of_1001:+ UNION ALL }SELECT '$name' AS queue_name, msg_id,
+	    headers->>'correlation_id' AS correlation_id FROM pgmq.q_$name WHERE message->>'order_id' = '1001'"
+done
+show "$copies_of_1001 ORDER BY 1"
 
 # ---------------------------------------------------------------------------
 step "A checkout that fails: nothing is enqueued"
@@ -136,58 +148,38 @@ out=$("${PSQL[@]}" -At 2>&1 <<'SQL' || true
 BEGIN;
 INSERT INTO orders_db (order_id, customer, sku, qty, amount)
      VALUES (1005, 'erin', 'poster', 50, '600.00');
-SELECT 'sent' AS what, * FROM pgmq.send('orders',
+SELECT 'sent' AS what, pgmq.send_topic('order.placed',
     '{"order_id": 1005, "customer": "erin", "sku": "poster", "qty": 50, "amount": "600.00"}'::jsonb,
-    '{"correlation_id": "req-1005", "source": "web-checkout"}'::jsonb);
+    '{"correlation_id": "req-1005", "source": "web-checkout"}'::jsonb, 0);
 UPDATE stock SET on_hand = on_hand - 50 WHERE sku = 'poster';
 COMMIT;
 SQL
 )
 sent=$(printf '%s\n' "$out" | sed -n 's/^sent|//p')
 err=$(printf '%s\n' "$out" | grep -m1 'ERROR' | sed -e 's/^.*ERROR: */ERROR: /' -e 's/ "[^"]*"$//')
-say "inside the transaction pgmq.send returned msg_id $sent, then:"
+say "inside the transaction pgmq.send_topic reached $sent queues, then:"
 say "  $err"
 say "so the whole transaction rolled back.  Afterwards:"
 say "  orders_db rows for 1005:     $(q "SELECT count(*) FROM orders_db WHERE order_id = 1005")"
-say "  'orders' messages for 1005:  $(q "SELECT count(*) FROM pgmq.q_orders WHERE message->>'order_id' = '1005'")"
+say "  queued messages for 1005:    $(q "SELECT (SELECT count(*) FROM pgmq.q_payments WHERE message->>'order_id' = '1005')
+                                          + (SELECT count(*) FROM pgmq.q_inventory WHERE message->>'order_id' = '1005')
+                                          + (SELECT count(*) FROM pgmq.q_emails WHERE message->>'order_id' = '1005')
+                                          + (SELECT count(*) FROM pgmq.q_warehouse WHERE message->>'order_id' = '1005')
+                                          + (SELECT count(*) FROM pgmq.q_analytics WHERE message->>'order_id' = '1005')")"
 say "  posters on hand:             $(q "SELECT on_hand FROM stock WHERE sku = 'poster'")"
 say "No ghost message for an order that does not exist."
 
 # ---------------------------------------------------------------------------
-# The router: read a batch from 'orders', copy each message to every
-# downstream queue and archive the original, in one transaction: either all
-# five copies exist and the original is archived, or nothing happened.
-route() {
-	"${PSQL[@]}" -At <<SQL | sed 's/^/   router:     /'
-BEGIN;
-CREATE TEMP TABLE batch ON COMMIT DROP AS
-    SELECT * FROM pgmq.read_with_poll('orders', 30, 10, 2);
-SELECT format('order %s -> %s', b.message->>'order_id',
-              string_agg(d.queue, ', ' ORDER BY d.ord))
-  FROM batch b
- CROSS JOIN unnest(ARRAY[$DOWNSTREAM]) WITH ORDINALITY AS d(queue, ord)
- CROSS JOIN LATERAL pgmq.send(d.queue, b.message,
-                              b.headers || jsonb_build_object('orders_msg_id', b.msg_id)) AS s
- GROUP BY b.msg_id, b.message->>'order_id' ORDER BY b.msg_id;
-SELECT format('archived %s message(s) in ''orders''', count(*))
-  FROM pgmq.archive('orders', ARRAY(SELECT msg_id FROM batch));
-COMMIT;
-SQL
-	BLANK=0
-}
+step "Fan-out: one publish, a copy for every service"
 
-step "Fan-out: the router copies each order to five services"
-
-say "One transaction: pgmq.read_with_poll('orders', vt => 30, qty => 10),"
-say "pgmq.send() to each downstream queue, pgmq.archive() the original."
-say ""
-route
-say ""
+say "Each 'order.placed' went to the five queues bound to it.  Who would hear"
+say "an 'order.cancelled'?  pgmq.test_routing('order.cancelled'):"
+show "SELECT pattern, queue_name FROM pgmq.test_routing('order.cancelled') ORDER BY queue_name"
 show "SELECT queue_name, queue_length, queue_visible_length AS visible,
              total_messages AS sent_total
-        FROM pgmq.metrics_all()"
-say "(sent_total counts msg_ids handed out, as in pgmq: for 'orders' that"
-say "includes msg_id $sent from the rolled-back checkout.)"
+        FROM pgmq.metrics_all() WHERE queue_name <> 'payments_dlq'"
+say "(sent_total counts msg_ids handed out, as in pgmq: each queue's count"
+say "includes the msg_id the rolled-back checkout of order 1005 drew.)"
 
 # ---------------------------------------------------------------------------
 step "Consumers at work (analytics is down for maintenance)"
@@ -275,14 +267,11 @@ show "SELECT queue_name, queue_length, queue_visible_length AS visible,
 step "More orders arrive; analytics is still down and its queue grows"
 
 sleep 1
-sent_ids=$(checkout "(1006, 'frank', 'tshirt', 2, '39.80'),
+copies=$(checkout "(1006, 'frank', 'tshirt', 2, '39.80'),
                 (1007, 'grace', 'mug',    1, '12,50'),
-                (1008, 'heidi', 'poster', 1, '12.00')" "1006, 1007, 1008" |
-	paste -sd' ')
-say "committed orders 1006-1008 (msg_ids $sent_ids).  Order 1007 came from an old"
-say "mobile app that writes the amount as '12,50'.  Nothing checks it yet."
-say ""
-route
+                (1008, 'heidi', 'poster', 1, '12.00')" "1006, 1007, 1008")
+say "committed orders 1006-1008 ($copies copies queued).  Order 1007 came from an"
+say "old mobile app that writes the amount as '12,50'.  Nothing checks it yet."
 say ""
 say "pgmq.metrics('analytics'):"
 show "SELECT queue_length, queue_visible_length AS visible,
@@ -379,7 +368,7 @@ show "SELECT m.queue_name, m.queue_length AS waiting, m.total_messages AS sent,
              a.archived
         FROM pgmq.metrics_all() m
         JOIN (VALUES $values) AS a(queue_name, archived) USING (queue_name)
-       ORDER BY array_position(ARRAY['orders', 'payments', 'inventory', 'emails',
+       ORDER BY array_position(ARRAY['payments', 'inventory', 'emails',
                                'warehouse', 'analytics', 'payments_dlq'], m.queue_name)"
 
 everywhere=""
@@ -387,7 +376,7 @@ for name in "${QUEUES[@]}"; do
 	everywhere+="${everywhere:+ + }(SELECT count(*) FROM pgmq.q_$name WHERE message->>'order_id' = '1005')"
 	everywhere+=" + (SELECT count(*) FROM pgmq.a_$name WHERE message->>'order_id' = '1005')"
 done
-say "(sent for 'orders' includes msg_id $sent of the rolled-back checkout.)"
+say "(sent includes the msg_id each queue handed the rolled-back checkout.)"
 say ""
 say "orders in orders_db:                        $(q "SELECT count(*) FROM orders_db")"
 say "messages about rolled-back order 1005,"

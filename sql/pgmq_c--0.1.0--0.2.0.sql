@@ -468,6 +468,160 @@ ORDER BY m.queue_name;
 $$;
 
 ------------------------------------------------------------------------------
+-- Topics (src/topics.c): RabbitMQ-style routing, as pgmq has it.  A pattern
+-- bound to a queue ('*' one or more characters other than a dot, '#' any
+-- characters, the rest literal) makes send_topic/send_batch_topic send a
+-- copy there when the routing key matches.  compiled_regex is pgmq's
+-- regular expression for the pattern, kept for those who query it; the C
+-- matcher means the same.  The statement trigger tells every backend's
+-- cache of the bindings when they change (bind, unbind, direct DML, a
+-- queue dropped); it fires also in replica mode.
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.topic_bindings (
+    pattern text NOT NULL,
+    queue_name text NOT NULL
+        CONSTRAINT topic_bindings_meta_queue_name_fk
+        REFERENCES @extschema@.meta (queue_name) ON DELETE CASCADE,
+    bound_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    compiled_regex text GENERATED ALWAYS AS (
+        '^' OPERATOR(pg_catalog.||)
+        pg_catalog.replace(
+            pg_catalog.replace(
+                pg_catalog.regexp_replace(pattern, '([.+?{}()|\[\]\\^$])', '\\\1', 'g'),
+                '*', '[^.]+'),
+            '#', '.*')
+        OPERATOR(pg_catalog.||) '$'
+    ) STORED,
+    CONSTRAINT topic_bindings_unique_pattern_queue UNIQUE (pattern, queue_name)
+);
+CREATE INDEX idx_topic_bindings_covering
+    ON @extschema@.topic_bindings (pattern) INCLUDE (queue_name, compiled_regex);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.topic_bindings', '');
+GRANT SELECT ON @extschema@.topic_bindings TO pg_monitor;
+
+CREATE FUNCTION @extschema@._topic_bindings_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'pgmq_c_topic_bindings_changed'
+LANGUAGE C;
+
+CREATE TRIGGER topic_bindings_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.topic_bindings
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._topic_bindings_changed();
+ALTER TABLE @extschema@.topic_bindings ENABLE ALWAYS TRIGGER topic_bindings_changed;
+
+CREATE FUNCTION @extschema@.validate_routing_key(routing_key text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_validate_routing_key'
+LANGUAGE C IMMUTABLE;
+
+CREATE FUNCTION @extschema@.validate_topic_pattern(pattern text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_validate_topic_pattern'
+LANGUAGE C IMMUTABLE;
+
+CREATE FUNCTION @extschema@.bind_topic(pattern text, queue_name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_bind_topic'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.unbind_topic(pattern text, queue_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'pgmq_c_unbind_topic'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.test_routing(routing_key text)
+RETURNS TABLE (pattern text, queue_name text, compiled_regex text)
+AS 'MODULE_PATHNAME', 'pgmq_c_test_routing'
+LANGUAGE C STABLE;
+
+CREATE FUNCTION @extschema@.list_topic_bindings()
+RETURNS TABLE (pattern text, queue_name text, bound_at timestamptz, compiled_regex text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
+    FROM @extschema@.topic_bindings b
+    ORDER BY b.bound_at DESC, b.pattern, b.queue_name
+$$;
+
+CREATE FUNCTION @extschema@.list_topic_bindings(queue_name text)
+RETURNS TABLE (pattern text, queue_name text, bound_at timestamptz, compiled_regex text)
+LANGUAGE sql STABLE
+AS $$
+    SELECT b.pattern, b.queue_name, b.bound_at, b.compiled_regex
+    FROM @extschema@.topic_bindings b
+    WHERE b.queue_name OPERATOR(pg_catalog.=) $1
+    ORDER BY b.bound_at DESC, b.pattern
+$$;
+
+CREATE FUNCTION @extschema@.send_topic(routing_key text, msg jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgmq_c_send_topic'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_topic(routing_key text, msg jsonb, delay integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgmq_c_send_topic_delay'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_topic(routing_key text, msg jsonb, headers jsonb, delay integer)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'pgmq_c_send_topic_headers_delay'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[])
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[])
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_headers'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], delay integer)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], delay timestamptz)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_delay_until'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[], delay integer)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_headers_delay_seconds'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[], delay timestamptz)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_headers_delay_until'
+LANGUAGE C VOLATILE;
+
+-- Untyped parameters (as send_batch has them): every parameter untyped, or
+-- all but msgs.  send_topic needs none: each of its arities has one form.
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs text, delay text)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs text, headers text, delay text)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], delay text)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION @extschema@.send_batch_topic(routing_key text, msgs jsonb[], headers jsonb[], delay text)
+RETURNS TABLE (queue_name text, msg_id bigint)
+AS 'MODULE_PATHNAME', 'pgmq_c_send_batch_topic_jsonb_untyped'
+LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
 -- Deduplication (src/dedup.c): exactly-once sends
 --
 -- A message whose headers carry x-pgmq-dedup-id is stored at most once per

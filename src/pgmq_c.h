@@ -318,6 +318,8 @@ extern bool untyped_is_array_or_object(const char *value);
 extern bool untyped_is_json_array(const char *value);
 extern Datum untyped_parse(const char *value, Oid typid);
 extern TimestampTz untyped_delay(const char *value, const char *argname);
+extern char *untyped_headers_or_delay(char *third, const char *fname, bool batch,
+									  Datum *headers, bool *headers_null);
 
 /* result.c: handing SPI results back as function results */
 extern void result_begin_set(FunctionCallInfo fcinfo, bool records);

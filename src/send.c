@@ -375,26 +375,9 @@ send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 	if (batch)
 		check_msgs_not_null(msg_null);
 	if (PG_NARGS() == 3)
-	{
-		char	   *third = arg_cstring_or_null(fcinfo, 2);
-
-		if (third != NULL && untyped_is_json_array(third))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the third argument of %s is a JSON array, which is neither headers nor a delay",
-							batch ? "send_batch" : "send"),
-					 errdetail("With three untyped arguments the third is headers when it is %s, a delay in seconds when it is an integer, and a time to become visible when it is a timestamp.",
-							   batch ? "an array of JSON objects ('{...}')" : "a JSON object"),
-					 batch ? errhint("Pass the headers as an array literal of JSON objects ('{\"{...}\", ...}'), or cast the argument to say what it is (::jsonb[] for headers, ::integer for a delay).")
-					 : errhint("Pass the headers as a JSON object, or cast the argument to say what it is (::jsonb for headers, ::integer for a delay).")));
-		if (third != NULL && untyped_is_array_or_object(third))
-		{
-			headers = untyped_parse(third, json_type);
-			headers_null = false;
-		}
-		else
-			delay = third;
-	}
+		delay = untyped_headers_or_delay(arg_cstring_or_null(fcinfo, 2),
+										 batch ? "send_batch" : "send", batch,
+										 &headers, &headers_null);
 	else
 	{
 		headers = arg_json(fcinfo, 2, json_typed, json_type, &headers_null);

@@ -17,6 +17,7 @@
  */
 #include "pgmq_c.h"
 
+#include "catalog/pg_type.h"
 #include "utils/lsyscache.h"
 
 static const char *
@@ -116,4 +117,35 @@ untyped_delay(const char *value, const char *argname)
 	ts = DatumGetTimestampTz(untyped_parse(value, TIMESTAMPTZOID));
 	check_finite_timestamp(ts, argname);
 	return ts;
+}
+
+/*
+ * The third of three untyped arguments of send, send_batch or
+ * send_batch_topic (fname): headers when it is a JSON object, or for a
+ * batch an array literal of them ('{...}'); else a delay, returned as text
+ * (NULL, the argument being NULL: neither).  A JSON array is neither, and
+ * an error.  Headers are parsed as jsonb, or jsonb[] for a batch.
+ */
+char *
+untyped_headers_or_delay(char *third, const char *fname, bool batch, Datum *headers,
+						 bool *headers_null)
+{
+	*headers_null = true;
+	*headers = (Datum) 0;
+	if (third != NULL && untyped_is_json_array(third))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the third argument of %s is a JSON array, which is neither headers nor a delay",
+						fname),
+				 errdetail("With three untyped arguments the third is headers when it is %s, a delay in seconds when it is an integer, and a time to become visible when it is a timestamp.",
+						   batch ? "an array of JSON objects ('{...}')" : "a JSON object"),
+				 batch ? errhint("Pass the headers as an array literal of JSON objects ('{\"{...}\", ...}'), or cast the argument to say what it is (::jsonb[] for headers, ::integer for a delay).")
+				 : errhint("Pass the headers as a JSON object, or cast the argument to say what it is (::jsonb for headers, ::integer for a delay).")));
+	if (third != NULL && untyped_is_array_or_object(third))
+	{
+		*headers = untyped_parse(third, batch ? JSONBARRAYOID : JSONBOID);
+		*headers_null = false;
+		return NULL;
+	}
+	return third;
 }

@@ -2,7 +2,8 @@
 # extension configuration, so a restored database has every queue, message,
 # archived message and msg_id position, and keeps working; insert
 # notifications too (their trigger goes with the table, their settings with
-# pgmq.notify_insert_throttle).
+# pgmq.notify_insert_throttle), and topic bindings (pgmq.topic_bindings, its
+# compiled_regex recomputed on restore).
 
 use strict;
 use warnings;
@@ -30,6 +31,9 @@ $node->safe_psql('source', q{
     SELECT pgmq.read('Orders', 0, 1);
     SELECT pgmq.send('cache', '{"c":1}');
     SELECT pgmq.enable_notify_insert('Orders', 500);
+    SELECT pgmq.bind_topic('orders.*', 'Orders');
+    SELECT pgmq.bind_topic('#', 'cache');
+    SELECT pgmq.bind_topic('orders.#', 'cache');
 });
 
 my $dump = $node->basedir . '/source.sql';
@@ -63,6 +67,17 @@ is($node->safe_psql('target', q{SELECT count(*) FROM pgmq.q_cache}),
 is( $node->safe_psql('target',
         q{SELECT queue_name || ':' || throttle_interval_ms FROM pgmq.list_notify_insert_throttles()}),
     'Orders:500', 'insert notification settings restored');
+$query = q{
+    SELECT string_agg(pattern || '>' || queue_name || '>' || compiled_regex || '>' || bound_at, ' '
+                      ORDER BY pattern, queue_name)
+    FROM pgmq.topic_bindings
+};
+is($node->safe_psql('target', $query), $node->safe_psql('source', $query),
+    'topic bindings restored with their bound_at and compiled_regex');
+is( $node->safe_psql('target', q{
+        SELECT string_agg(queue_name || ':' || msg_id, ',' ORDER BY queue_name)
+        FROM pgmq.send_batch_topic('orders.new', ARRAY['{"t":1}']::jsonb[])}),
+    'Orders:5,cache:2', 'send_batch_topic routes by the restored bindings');
 my ($stdout, $stderr);
 # The earlier send notified: wait out the 500 ms throttle first.
 $node->psql('target', q{LISTEN "pgmq.q_Orders.INSERT"; SELECT pg_sleep(0.6); SELECT pgmq.send('Orders', '{"n":5}'); SELECT 'after';},
