@@ -155,6 +155,21 @@ SELECT queue_name, dedup_keys_expired FROM pgmq.run_maintenance();
 SELECT queue_name, dedup_keys_expired FROM pgmq.run_maintenance('dd');
 
 --
+-- send_topic and send_batch_topic go through the same path: each bound
+-- queue keeps the id once.  send_topic counts the queues reached, repeats
+-- included; send_batch_topic returns each queue's (original) ids.
+--
+SELECT pgmq.create('dd_t1'), pgmq.create('dd_t2');
+SELECT pgmq.bind_topic('dd.*', 'dd_t1'), pgmq.bind_topic('dd.#', 'dd_t2');
+SELECT pgmq.send_topic('dd.order', '{"n": 1}', '{"x-pgmq-dedup-id": "t"}'::jsonb, 0);
+SELECT pgmq.send_topic('dd.order', '{"n": 2}', '{"x-pgmq-dedup-id": "t"}'::jsonb, 0);
+SELECT * FROM pgmq.send_batch_topic('dd.order', ARRAY['{"n": 3}', '{"n": 4}']::jsonb[],
+    ARRAY['{"x-pgmq-dedup-id": "t"}', '{"x-pgmq-dedup-id": "u"}']::jsonb[]) ORDER BY 1, 2;
+SELECT * FROM pg_temp.held('dd_t1');
+SELECT * FROM pg_temp.held('dd_t2');
+SELECT pgmq.drop_queue('dd_t1'), pgmq.drop_queue('dd_t2');
+
+--
 -- Counters count only messages inserted (2 sends, 1 repeat).
 --
 SELECT pgmq.create('dd_count');
