@@ -227,6 +227,16 @@ SELECT pgmq.drop_queue('dd_other');
 SELECT pg_catalog.count(*) AS dd_other_keys FROM pgmq.dedup_keys WHERE queue_name = 'dd_other';
 SELECT pgmq.create('dd_other');
 SELECT * FROM pgmq.send('dd_other', '{"n": 1}', '{"x-pgmq-dedup-id": "h"}'::jsonb);
+-- A queue whose tables were dropped by hand left its keys; created again,
+-- it starts without them all the same.
+SELECT * FROM pgmq.send_batch('dd_other', ARRAY['{"n": 2}', '{"n": 3}']::jsonb[]);
+SELECT * FROM pgmq.send('dd_other', '{"n": 4}', '{"x-pgmq-dedup-id": "g"}'::jsonb);
+DROP TABLE pgmq.q_dd_other, pgmq.a_dd_other;
+DELETE FROM pgmq.meta WHERE queue_name = 'dd_other';
+SELECT pg_catalog.count(*) AS left_behind FROM pgmq.dedup_keys WHERE queue_name = 'dd_other';
+SELECT pgmq.create('dd_other');
+SELECT pg_catalog.count(*) AS after_create FROM pgmq.dedup_keys WHERE queue_name = 'dd_other';
+SELECT * FROM pgmq.send('dd_other', '{"n": 5}', '{"x-pgmq-dedup-id": "g"}'::jsonb);
 -- purge_queue keeps them (see above)
 SELECT pgmq.purge_queue('dd_count');
 SELECT * FROM pgmq.send('dd_count', '{}', '{"x-pgmq-dedup-id": "k"}'::jsonb);

@@ -380,7 +380,16 @@ admin_begin_create(const char *name, Oid *qrel, Oid *arel)
 	check_no_case_twin(name);
 	*qrel = queue_relation_oid(name, "q");
 	*arel = queue_relation_oid(name, "a");
-	return queue_registered(name);
+	if (queue_registered(name))
+		return true;
+
+	/*
+	 * A queue new to pgmq.meta starts with no dedup keys: keys left by an
+	 * earlier queue of this name whose tables were dropped without
+	 * drop_queue name that queue's messages.
+	 */
+	dedup_forget_queue(name);
+	return false;
 }
 
 bool
