@@ -111,7 +111,8 @@ SELECT count(*) FROM pgmq.send_batch_topic(
     ARRAY(SELECT to_jsonb(o) - 'created_at' FROM orders_db o
            WHERE order_id IN ($ids) ORDER BY order_id),
     ARRAY(SELECT jsonb_build_object('correlation_id', 'req-' || order_id,
-                                    'source', 'web-checkout')
+                                    'source', 'web-checkout',
+                                    'x-pgmq-dedup-id', 'order-placed-' || order_id)
             FROM orders_db WHERE order_id IN ($ids) ORDER BY order_id));
 COMMIT;
 SQL
@@ -124,7 +125,7 @@ say "  INSERT INTO orders_db ...                 -- the business write"
 say "  UPDATE stock ...                          -- take the items off the shelf"
 say "  SELECT pgmq.send_batch_topic(             -- publish 'order.placed' once"
 say "         'order.placed', msgs, headers)     --  per order; headers carry a"
-say "                                            --  correlation id"
+say "                                            --  correlation id and a dedup id"
 say ""
 copies=$(checkout "(1001, 'alice', 'mug',    2, '25.00'),
                 (1002, 'bob',   'tshirt', 1, '19.90'),
@@ -170,16 +171,33 @@ say "  posters on hand:             $(q "SELECT on_hand FROM stock WHERE sku = '
 say "No ghost message for an order that does not exist."
 
 # ---------------------------------------------------------------------------
-step "Fan-out: one publish, a copy for every service"
+step "Fan-out, and a repeated publish that queues nothing twice"
 
 say "Each 'order.placed' went to the five queues bound to it.  Who would hear"
 say "an 'order.cancelled'?  pgmq.test_routing('order.cancelled'):"
 show "SELECT pattern, queue_name FROM pgmq.test_routing('order.cancelled') ORDER BY queue_name"
+say "A publisher that cannot tell whether its send went through (a timeout,"
+say "a restart) sends again.  Order 1004's headers carry x-pgmq-dedup-id"
+say "'order-placed-1004', so each queue returns the msg_id it already holds"
+say "and stores nothing:"
+show "SELECT queue_name, msg_id
+        FROM pgmq.send_batch_topic('order.placed',
+             ARRAY(SELECT to_jsonb(o) - 'created_at' FROM orders_db o WHERE order_id = 1004),
+             ARRAY[jsonb_build_object('correlation_id', 'req-1004', 'source', 'web-checkout',
+                                      'x-pgmq-dedup-id', 'order-placed-1004')])
+       ORDER BY 1"
+copies_of_1004=""
+for name in payments inventory emails warehouse analytics; do
+	copies_of_1004+="${copies_of_1004:+, }(SELECT count(*) FROM pgmq.q_$name WHERE message->>'order_id' = '1004')"
+done
+say "copies of order 1004 in each queue after the repeat: $(q "SELECT greatest($copies_of_1004)")"
+say ""
 show "SELECT queue_name, queue_length, queue_visible_length AS visible,
              total_messages AS sent_total
         FROM pgmq.metrics_all() WHERE queue_name <> 'payments_dlq'"
 say "(sent_total counts msg_ids handed out, as in pgmq: each queue's count"
-say "includes the msg_id the rolled-back checkout of order 1005 drew.)"
+say "includes the ids the rolled-back checkout of order 1005 and the repeat"
+say "drew, and stored nothing under.)"
 
 # ---------------------------------------------------------------------------
 step "Consumers at work (analytics is down for maintenance)"
@@ -376,7 +394,8 @@ for name in "${QUEUES[@]}"; do
 	everywhere+="${everywhere:+ + }(SELECT count(*) FROM pgmq.q_$name WHERE message->>'order_id' = '1005')"
 	everywhere+=" + (SELECT count(*) FROM pgmq.a_$name WHERE message->>'order_id' = '1005')"
 done
-say "(sent includes the msg_id each queue handed the rolled-back checkout.)"
+say "(sent includes the msg_ids each queue handed the rolled-back checkout"
+say "and the repeated publish.)"
 say ""
 say "orders in orders_db:                        $(q "SELECT count(*) FROM orders_db")"
 say "messages about rolled-back order 1005,"
