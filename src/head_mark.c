@@ -13,7 +13,8 @@
  * simply follow the lowest id a snapshot sees: a message drawn earlier may
  * commit later.  A round of this backend works the mark out the way
  * CREATE INDEX CONCURRENTLY waits out older writers:
- *	1. read the queue's sequence: every id drawn from now on is above q0;
+ *	1. find the highest msg_id in the primary key, q0, counting dead and
+ *	   uncommitted entries: every id drawn from now on is above it;
  *	2. list the transactions holding a lock on the queue table that
  *	   conflicts with SHARE: every transaction that drew an id from it
  *	   (an INSERT holds ROW EXCLUSIVE from before it draws until it ends;
@@ -31,18 +32,25 @@
  *
  * What the mark cannot see: a row inserted with an explicit msg_id below
  * it (INSERT ... OVERRIDING SYSTEM VALUE by hand), and a sequence set back
- * (setval, ALTER SEQUENCE ... RESTART) or given a CACHE above 1.  A
- * sequence found behind the mark resets it; with CACHE above 1 the mark is
- * not used.  Without shared memory (pgmq_c not preloaded) there is no mark.
+ * (setval, ALTER SEQUENCE ... RESTART) while the queue keeps messages.
+ * TRUNCATE, with or without RESTART IDENTITY, gives the table a new file
+ * and the mark starts again; a sequence with CACHE above 1 (ids out of
+ * order between sessions) turns the mark off for the queue, and so does a
+ * queue without a primary key (partitioned).  Without shared memory
+ * (pgmq_c not preloaded) there is no mark.
  *
  *-------------------------------------------------------------------------
  */
 #include "pgmq_c.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_sequence.h"
-#include "commands/sequence.h"
+#include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -50,6 +58,8 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "queue_slot.h"
@@ -89,12 +99,31 @@ head_mark_init(void)
 							 NULL, NULL, NULL);
 }
 
-/* The queue's mark; PG_INT64_MIN when it has none. */
+/* The relation's file: TRUNCATE (maybe RESTART IDENTITY) gives a new one. */
+static Oid
+current_filenode(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			filenode = InvalidOid;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		filenode = ((Form_pg_class) GETSTRUCT(tuple))->relfilenode;
+		ReleaseSysCache(tuple);
+	}
+	return filenode;
+}
+
+/*
+ * The queue's mark; PG_INT64_MIN when it has none.  A mark worked out for
+ * another file of the table (before a TRUNCATE) counts for nothing.
+ */
 int64
 head_mark_get(Oid relid)
 {
 	QueueSlot  *slot;
 	int64		mark = 0;
+	Oid			filenode = InvalidOid;
 
 	if (!queue_slots_enabled() || !use_head_mark)
 		return PG_INT64_MIN;
@@ -103,58 +132,91 @@ head_mark_get(Oid relid)
 	{
 		SpinLockAcquire(&slot->mutex);
 		mark = slot->head_mark;
+		filenode = slot->head_filenode;
 		SpinLockRelease(&slot->mutex);
 	}
 	queue_slot_release();
-	return mark == 0 ? PG_INT64_MIN : mark;
+	if (mark == 0 || filenode != current_filenode(relid))
+		return PG_INT64_MIN;
+	return mark;
 }
 
-/* Raise the mark to `mark`, or set it back when the sequence went back. */
+/* Raise the mark to `mark`. */
 static void
-head_mark_set(Oid relid, int64 mark, bool back)
+head_mark_set(Oid relid, int64 mark)
 {
+	Oid			filenode = current_filenode(relid);
 	QueueSlot  *slot = queue_slot_acquire(relid, true);
 
 	if (slot != NULL)
 	{
 		SpinLockAcquire(&slot->mutex);
-		if (back || mark > slot->head_mark)
+		if (slot->head_filenode != filenode || mark > slot->head_mark)
+		{
 			slot->head_mark = mark;
+			slot->head_filenode = filenode;
+		}
 		SpinLockRelease(&slot->mutex);
 	}
 	queue_slot_release();
 }
 
 /*
- * The sequence's last value, read as its owner (a consumer need not have
- * rights on it), and whether it hands out ids one at a time.
+ * Step 1: the highest msg_id in the queue table's primary key, live or
+ * dead or not yet committed (SnapshotAny): every id drawn before this is at
+ * most that, or drawn by a transaction that holds the queue's lock now.
+ * (Reading the sequence itself would hold a lock on it until the end of
+ * the transaction, and keep drop_queue waiting on a sleeping
+ * read_with_poll.)  False when the mark cannot be used: no primary key (a
+ * partitioned queue), or a sequence that does not hand out ids in order.
  */
 static bool
-sequence_position(Oid seqrelid, int64 *last)
+queue_top_id(Oid relid, Oid seqrelid, int64 *top)
 {
 	HeapTuple	tuple = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqrelid));
-	bool		one_at_a_time;
-	Oid			save_userid;
-	int			save_sec_context;
-	Datum		value;
-	LOCAL_FCINFO(fcinfo, 1);
+	bool		in_order;
+	Relation	heap;
+	Oid			pkey;
+	bool		found = false;
 
 	if (!HeapTupleIsValid(tuple))
 		return false;
-	one_at_a_time = ((Form_pg_sequence) GETSTRUCT(tuple))->seqcache == 1 &&
-		!((Form_pg_sequence) GETSTRUCT(tuple))->seqcycle;
+	in_order = ((Form_pg_sequence) GETSTRUCT(tuple))->seqcache == 1 &&
+		!((Form_pg_sequence) GETSTRUCT(tuple))->seqcycle &&
+		((Form_pg_sequence) GETSTRUCT(tuple))->seqincrement > 0;
 	ReleaseSysCache(tuple);
-	if (!one_at_a_time)
+	if (!in_order)
 		return false;
 
-	queue_become_owner(seqrelid, &save_userid, &save_sec_context);
-	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = ObjectIdGetDatum(seqrelid);
-	fcinfo->args[0].isnull = false;
-	value = pg_sequence_last_value(fcinfo);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	*last = fcinfo->isnull ? 0 : DatumGetInt64(value);
-	return true;
+	heap = table_open(relid, AccessShareLock);
+	pkey = heap->rd_rel->relkind == RELKIND_RELATION ? RelationGetPrimaryKeyIndex(heap) : InvalidOid;
+	if (OidIsValid(pkey))
+	{
+		Relation	index = index_open(pkey, AccessShareLock);
+		IndexScanDesc scan;
+
+		if (index->rd_index->indnkeyatts == 1 &&
+			TupleDescAttr(RelationGetDescr(index), 0)->atttypid == INT8OID)
+		{
+			scan = index_beginscan(heap, index, SnapshotAny, 0, 0);
+			scan->xs_want_itup = true;
+			index_rescan(scan, NULL, 0, NULL, 0);
+			*top = 0;
+			found = true;
+			if (index_getnext_tid(scan, BackwardScanDirection) != NULL)
+			{
+				bool		isnull;
+				Datum		value = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+
+				if (!isnull)
+					*top = DatumGetInt64(value);
+			}
+			index_endscan(scan);
+		}
+		index_close(index, AccessShareLock);
+	}
+	table_close(heap, AccessShareLock);
+	return found;
 }
 
 /* Have all of step 2's transactions ended? */
@@ -241,24 +303,16 @@ head_mark_round(QueueCacheEntry *entry)
 		bool		isnull;
 
 		round->pending = false;
-		if (mark != PG_INT64_MIN && round->q0 < mark - 1)
-		{
-			/* the sequence was set back: start again from nothing */
-			head_mark_set(relid, 0, true);
-		}
+		from = Int64GetDatum(mark);
+		if (queue_execute(entry, QPLAN_HEAD_PROBE, &from, NULL) > 0)
+			lowest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull));
 		else
-		{
-			from = Int64GetDatum(mark);
-			if (queue_execute(entry, QPLAN_HEAD_PROBE, &from, NULL) > 0)
-				lowest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-			else
-				lowest = PG_INT64_MAX;
-			SPI_freetuptable(SPI_tuptable);
-			lowest = Min(lowest, round->q0 + 1);
-			if (lowest > mark)
-				head_mark_set(relid, lowest, false);
-		}
+			lowest = PG_INT64_MAX;
+		SPI_freetuptable(SPI_tuptable);
+		lowest = Min(lowest, round->q0 + 1);
+		if (lowest > mark)
+			head_mark_set(relid, lowest);
 	}
 
 	if (!round->pending)
@@ -266,7 +320,7 @@ head_mark_round(QueueCacheEntry *entry)
 		TimestampTz now = GetCurrentTimestamp();
 
 		if (now - round->begun_at < HEAD_ROUND_INTERVAL_MS * 1000 ||
-			!sequence_position(seqrelid, &last))
+			!queue_top_id(relid, seqrelid, &last))
 			return;
 		round_begin(round, relid, last);
 		round->begun_at = now;

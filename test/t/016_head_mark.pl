@@ -115,5 +115,16 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM (SELECT msg_id FROM consum
 cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM consumed WHERE how <> 'drain'}),
 	'>', 100, 'the consumers did most of the work');
 
+# TRUNCATE ... RESTART IDENTITY starts ids again from 1, far below the
+# mark: the table's new file makes the mark start again too.
+is( $node->safe_psql(
+		'postgres', q{
+TRUNCATE pgmq.q_hm RESTART IDENTITY;
+SELECT * FROM pgmq.send('hm', '{"after": "truncate"}');
+SELECT msg_id || ' ' || message::text FROM pgmq.read('hm', 30, 5);
+SELECT count(*) FROM pgmq.q_hm WHERE msg_id < 5;}),
+	"1\n1 {\"after\": \"truncate\"}\n1",
+	'after TRUNCATE RESTART IDENTITY, message 1 is read');
+
 $node->stop;
 done_testing();
