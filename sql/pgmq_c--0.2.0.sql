@@ -1061,3 +1061,15 @@ CREATE TABLE @extschema@.dedup_keys (
 CREATE INDEX dedup_keys_expiry_idx ON @extschema@.dedup_keys (queue_name, expires_at);
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dedup_keys', '');
 GRANT SELECT ON @extschema@.dedup_keys TO pg_monitor;
+
+------------------------------------------------------------------------------
+-- The head mark (src/head_mark.c).  Keep in step with the same section of
+-- pgmq_c--0.1.0--0.2.0.sql.
+------------------------------------------------------------------------------
+
+-- Internal: the msg_id picks of the queue start from (no live message is
+-- below it), or NULL when it has none yet.
+CREATE FUNCTION @extschema@._head_mark(queue_name text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'pgmq_c_head_mark'
+LANGUAGE C VOLATILE;

@@ -33,6 +33,15 @@
 #define HASH_STRINGS 0
 #endif
 
+/* 17 renamed backend ids to proc numbers (in vxids and for ourselves). */
+#if PG_VERSION_NUM >= 170000
+#define VXID_BACKEND(vxid) ((vxid).procNumber)
+#define MY_BACKEND_NUMBER MyProcNumber
+#else
+#define VXID_BACKEND(vxid) ((vxid).backendId)
+#define MY_BACKEND_NUMBER MyBackendId
+#endif
+
 #ifndef JSONBARRAYOID
 #define JSONBARRAYOID 3807
 #endif

@@ -35,6 +35,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -517,6 +518,12 @@ dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
 		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	/*
+	 * The queue's head mark (head_mark.c) passes no id drawn by a
+	 * transaction that held this lock when the mark was worked out: hold it
+	 * before drawing ids, as an INSERT would.
+	 */
+	LockRelationOid(relid, RowExclusiveLock);
 	if (!OidIsValid(queue_cache_sequence(entry)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -110,7 +110,10 @@ walk_begin(FifoWalk *walk, QueueCacheEntry *entry, int32 qty)
 
 	memset(walk, 0, sizeof(*walk));
 	walk->entry = entry;
-	walk->after = PG_INT64_MIN;
+	/* from the head mark: nothing below it is in the queue */
+	walk->after = head_mark_get(queue_cache_relid(entry));
+	if (walk->after > PG_INT64_MIN)
+		walk->after--;
 	walk->chunk = Min(Max(2 * qty + 16, 64), FIFO_WALK_BUDGET);
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(FifoGroup);
@@ -452,6 +455,7 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 	r.name = CStringGetTextDatum(name);
 	r.moved = 0;
 	taken = 0;
+	head_mark_round(entry);
 
 	/*
 	 * A head moved to the dead letters leaves its group to the next

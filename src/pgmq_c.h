@@ -114,6 +114,7 @@ typedef enum QueuePlan
 	QPLAN_FIFO_FOLLOWERS,
 	QPLAN_FIFO_LEASE,
 	QPLAN_FIFO_LEASE_DLQ,
+	QPLAN_HEAD_PROBE,
 	/* queue_stats */
 	QPLAN_DEPTH,
 	QPLAN_COUNT_ALL,
@@ -231,6 +232,14 @@ extern void stats_shmem_startup(void);
 extern void stats_add(Oid relid, const int64 *counts);
 extern void stats_sample_rates(void);
 
+/*
+ * head_mark.c: the lowest msg_id that may still be live or commit, per
+ * queue, in shared memory; picks start there.
+ */
+extern void head_mark_init(void);
+extern int64 head_mark_get(Oid relid);
+extern void head_mark_round(QueueCacheEntry *entry);
+
 /* due_notify.c: the worker notifies queues whose delayed messages come due */
 extern TimestampTz due_notify_round(void);
 extern void due_notify_round_ended(bool committed);
@@ -296,6 +305,7 @@ extern void queue_events_notify(Oid relid, const char *channel, int32 throttle_m
 extern bool queue_events_notify_pending(Oid relid);
 extern void queue_events_notified(Oid relid);
 extern void queue_events_throttle_reset(Oid relid);
+extern bool queue_events_touched(Oid relid);
 
 /* partitions.c: native partitioned queues */
 extern void partitions_maintain(const char *queue_name, MaintenanceCounts *counts);

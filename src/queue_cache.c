@@ -83,7 +83,7 @@ typedef struct PlanTemplate
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[5];
+	Oid			argtypes[6];
 	bool		by_index;		/* finds rows by msg_id: plan without seqscan */
 	int			source_param;	/* {dead}: the parameter holding the queue name */
 } PlanTemplate;
@@ -99,6 +99,13 @@ typedef struct PlanTemplate
  * qty rows); a CTE join with LIMIT $1 looks so costly as a generic plan that
  * Postgres would otherwise plan it afresh on every call.
  */
+/*
+ * Picks start at the queue's head mark (head_mark.c): every message below
+ * it is known gone, and an index scan from the lowest msg_id would walk
+ * their dead entries first.
+ */
+#define HEAD_FROM(param) " AND msg_id OPERATOR(pg_catalog.>=) " param
+
 #define PICK_VISIBLE(extra) \
 	"q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK extra \
 	" ORDER BY msg_id LIMIT $1 FOR UPDATE SKIP LOCKED))"
@@ -186,17 +193,17 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		3, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBARRAYOID}
 	},
 	[QPLAN_READ] = {
-		LEASE_VISIBLE(""),
-		2, {INT4OID, INTERVALOID}, true
+		LEASE_VISIBLE(HEAD_FROM("$3")),
+		3, {INT4OID, INTERVALOID, INT8OID}, true
 	},
 	[QPLAN_READ_CONDITIONAL] = {
-		LEASE_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3"),
-		3, {INT4OID, INTERVALOID, JSONBOID}, true
+		LEASE_VISIBLE(" AND message OPERATOR(pg_catalog.@>) $3" HEAD_FROM("$4")),
+		4, {INT4OID, INTERVALOID, JSONBOID, INT8OID}, true
 	},
 	[QPLAN_POP] = {
-		"WITH popped AS (DELETE FROM {queue} q WHERE " PICK_VISIBLE("")
+		"WITH popped AS (DELETE FROM {queue} q WHERE " PICK_VISIBLE(HEAD_FROM("$2"))
 		" RETURNING " Q_RECORD_COLUMNS ") SELECT * FROM popped ORDER BY msg_id",
-		1, {INT4OID}, true
+		2, {INT4OID, INT8OID}, true
 	},
 	[QPLAN_DELETE] = {
 		"DELETE FROM {queue} WHERE msg_id" EQ "$1 RETURNING msg_id",
@@ -233,12 +240,12 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		2, {REGCLASSOID, OIDARRAYOID}
 	},
 	[QPLAN_READ_DLQ] = {
-		LEASE_SPLIT("", "$3"),
-		4, {INT4OID, INTERVALOID, INT4OID, TEXTOID}, true, 4
+		LEASE_SPLIT(HEAD_FROM("$5"), "$3"),
+		5, {INT4OID, INTERVALOID, INT4OID, TEXTOID, INT8OID}, true, 4
 	},
 	[QPLAN_READ_CONDITIONAL_DLQ] = {
-		LEASE_SPLIT(" AND message OPERATOR(pg_catalog.@>) $5", "$3"),
-		5, {INT4OID, INTERVALOID, INT4OID, TEXTOID, JSONBOID}, true, 4
+		LEASE_SPLIT(" AND message OPERATOR(pg_catalog.@>) $5" HEAD_FROM("$6"), "$3"),
+		6, {INT4OID, INTERVALOID, INT4OID, TEXTOID, JSONBOID, INT8OID}, true, 4
 	},
 	/*
 	 * FIFO reads (fifo.c).  The walk: the queue in msg_id order from
@@ -282,6 +289,11 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		LEASE_SPLIT_BY(" AND msg_id" EQ "ANY ($1)", "$3"),
 		4, {INT8ARRAYOID, INTERVALOID, INT4OID, TEXTOID}, true, 4
 	},
+	/* the head mark: the lowest msg_id still in the queue, from $1 up */
+	[QPLAN_HEAD_PROBE] = {
+		"SELECT msg_id FROM {queue} WHERE msg_id OPERATOR(pg_catalog.>=) $1 ORDER BY msg_id LIMIT 1",
+		1, {INT8OID}, true
+	},
 	/* read_with_poll: when the next delayed or leased message shows (vt index) */
 	[QPLAN_NEXT_DUE] = {
 		"SELECT vt FROM {queue} WHERE vt OPERATOR(pg_catalog.>) " NOW_CLOCK " ORDER BY vt LIMIT 1",
@@ -307,11 +319,11 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 		0, {InvalidOid}
 	},
 	[QPLAN_POP_DLQ] = {
-		PICKED_SPLIT("", "$2")
+		PICKED_SPLIT(HEAD_FROM("$4"), "$2")
 		" popped AS (DELETE FROM {queue} q WHERE q.msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM picked WHERE NOT exhausted))"
 		" RETURNING " Q_RECORD_COLUMNS ")"
 		" SELECT * FROM popped" DEAD_MARKERS,
-		3, {INT4OID, INT4OID, TEXTOID}, true, 3
+		4, {INT4OID, INT4OID, TEXTOID, INT8OID}, true, 3
 	},
 
 	/*

@@ -345,8 +345,8 @@ queue_events_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /* Has this transaction recorded anything for the relation? */
-static bool
-has_events(Oid relid)
+bool
+queue_events_touched(Oid relid)
 {
 	ListCell   *lc;
 
@@ -368,7 +368,7 @@ queue_events_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
-		(queue_slot_exists(objectId) || has_events(objectId)))
+		(queue_slot_exists(objectId) || queue_events_touched(objectId)))
 		events_for(objectId)->dropped = true;
 }
 

@@ -51,6 +51,10 @@ typedef struct QueueSlot
 	TimestampTz timekeeper_until;	/* the due time it sleeps until */
 	ConditionVariable cv;
 
+	/* the head mark (head_mark.c): no live message below it; 0: none yet */
+	int64		head_mark;
+	Oid			head_filenode;	/* the table's file the mark is for */
+
 	/* notify throttle (wakeup.c) */
 	TimestampTz last_notified_at;	/* 0: not since start */
 	int32		throttle_ms;

@@ -30,8 +30,9 @@
  */
 typedef struct ReadArgs
 {
-	Datum		values[5];		/* qty, vt interval, [max_receives, queue name,]
-								 * conditional */
+	Datum		values[6];		/* qty, vt interval, [max_receives, queue name,]
+								 * [conditional,] head mark */
+	int			mark_arg;		/* where the head mark goes */
 	int32		qty;
 	int32		vt;
 	Oid			relid;
@@ -71,9 +72,13 @@ read_args(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, Rea
 		args->values[2] = Int32GetDatum(queue_cache_max_receives(entry));
 		args->values[3] = CStringGetTextDatum(name);
 		args->plan = conditional ? QPLAN_READ_CONDITIONAL_DLQ : QPLAN_READ_DLQ;
+		args->mark_arg = conditional ? 5 : 4;
 	}
 	else
+	{
 		args->plan = conditional ? QPLAN_READ_CONDITIONAL : QPLAN_READ;
+		args->mark_arg = conditional ? 3 : 2;
+	}
 }
 
 /*
@@ -115,6 +120,8 @@ read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args,
 	uint64		moved;
 
 	*moved_total = 0;
+	head_mark_round(entry);
+	args->values[args->mark_arg] = Int64GetDatum(head_mark_get(args->relid));
 	do
 	{
 		args->values[0] = Int32GetDatum(args->qty - (int32) total);
@@ -379,7 +386,7 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 	int32		qty = arg_int32_min(fcinfo, 1, "qty", 1);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	int32		max_receives = queue_cache_max_receives(entry);
-	Datum		values[3];
+	Datum		values[4];
 	uint64		total = 0;
 	uint64		moved;
 	uint64		moved_total = 0;
@@ -388,6 +395,8 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(name);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
+	head_mark_round(entry);
+	values[max_receives > 0 ? 3 : 1] = Int64GetDatum(head_mark_get(queue_cache_relid(entry)));
 	do
 	{
 		values[0] = Int32GetDatum(qty - (int32) total);
