@@ -327,6 +327,8 @@ extern bool untyped_is_integer(const char *value);
 extern bool untyped_is_array_or_object(const char *value);
 extern bool untyped_is_json_array(const char *value);
 extern Datum untyped_parse(const char *value, Oid typid);
+extern Datum untyped_arg_json(FunctionCallInfo fcinfo, int argno, bool typed, Oid typid,
+							  bool *isnull);
 extern TimestampTz untyped_delay(const char *value, const char *argname);
 extern char *untyped_headers_or_delay(char *third, const char *fname, bool batch,
 									  Datum *headers, bool *headers_null);

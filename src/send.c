@@ -348,25 +348,13 @@ arg_cstring_or_null(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/* Argument argno as jsonb (or jsonb[]): as given, or parsed from text. */
-static Datum
-arg_json(FunctionCallInfo fcinfo, int argno, bool typed, Oid typid, bool *isnull)
-{
-	*isnull = PG_ARGISNULL(argno);
-	if (*isnull)
-		return (Datum) 0;
-	if (typed)
-		return PG_GETARG_DATUM(argno);
-	return untyped_parse(text_to_cstring(PG_GETARG_TEXT_PP(argno)), typid);
-}
-
 static Datum
 send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	Oid			json_type = batch ? JSONBARRAYOID : JSONBOID;
 	bool		msg_null;
-	Datum		msg = arg_json(fcinfo, 1, json_typed, json_type, &msg_null);
+	Datum		msg = untyped_arg_json(fcinfo, 1, json_typed, json_type, &msg_null);
 	bool		headers_null = true;
 	Datum		headers = (Datum) 0;
 	char	   *delay = NULL;
@@ -380,7 +368,7 @@ send_untyped(FunctionCallInfo fcinfo, bool batch, bool json_typed)
 										 &headers, &headers_null);
 	else
 	{
-		headers = arg_json(fcinfo, 2, json_typed, json_type, &headers_null);
+		headers = untyped_arg_json(fcinfo, 2, json_typed, json_type, &headers_null);
 		arg_not_null(fcinfo, 3, "delay");
 		delay = arg_cstring_or_null(fcinfo, 3);
 	}

@@ -832,17 +832,6 @@ pgmq_c_send_batch_topic_headers_delay_until(PG_FUNCTION_ARGS)
  * the fourth is the delay.
  */
 static Datum
-topic_arg_json(FunctionCallInfo fcinfo, int argno, bool typed, bool *isnull)
-{
-	*isnull = PG_ARGISNULL(argno);
-	if (*isnull)
-		return (Datum) 0;
-	if (typed)
-		return PG_GETARG_DATUM(argno);
-	return untyped_parse(text_to_cstring(PG_GETARG_TEXT_PP(argno)), JSONBARRAYOID);
-}
-
-static Datum
 send_batch_topic_untyped(FunctionCallInfo fcinfo, bool msgs_typed)
 {
 	char	   *key;
@@ -855,14 +844,14 @@ send_batch_topic_untyped(FunctionCallInfo fcinfo, bool msgs_typed)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	key = topic_arg(fcinfo, 0, false);
-	msgs = topic_arg_json(fcinfo, 1, msgs_typed, &msgs_null);
+	msgs = untyped_arg_json(fcinfo, 1, msgs_typed, JSONBARRAYOID, &msgs_null);
 	if (PG_NARGS() == 3)
 		delay = untyped_headers_or_delay(PG_ARGISNULL(2) ? NULL :
 										 text_to_cstring(PG_GETARG_TEXT_PP(2)),
 										 "send_batch_topic", true, &headers, &headers_null);
 	else
 	{
-		headers = topic_arg_json(fcinfo, 2, msgs_typed, &headers_null);
+		headers = untyped_arg_json(fcinfo, 2, msgs_typed, JSONBARRAYOID, &headers_null);
 		arg_not_null(fcinfo, 3, "delay");
 		delay = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	}

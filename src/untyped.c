@@ -149,3 +149,19 @@ untyped_headers_or_delay(char *third, const char *fname, bool batch, Datum *head
 	}
 	return third;
 }
+
+/*
+ * Argument argno of a function with untyped overloads, as jsonb (or
+ * jsonb[], typid): as given when its overload takes it typed, else parsed
+ * from the text it arrived as.  *isnull says it was NULL.
+ */
+Datum
+untyped_arg_json(FunctionCallInfo fcinfo, int argno, bool typed, Oid typid, bool *isnull)
+{
+	*isnull = PG_ARGISNULL(argno);
+	if (*isnull)
+		return (Datum) 0;
+	if (typed)
+		return PG_GETARG_DATUM(argno);
+	return untyped_parse(text_to_cstring(PG_GETARG_TEXT_PP(argno)), typid);
+}
