@@ -104,16 +104,14 @@ group_match(const void *key1, const void *key2, Size keysize)
 }
 
 static void
-walk_begin(FifoWalk *walk, QueueCacheEntry *entry, int32 qty)
+walk_begin(FifoWalk *walk, QueueCacheEntry *entry, int32 qty, int64 head_mark)
 {
 	HASHCTL		ctl;
 
 	memset(walk, 0, sizeof(*walk));
 	walk->entry = entry;
 	/* from the head mark: nothing below it is in the queue */
-	walk->after = head_mark_get(queue_cache_relid(entry));
-	if (walk->after > PG_INT64_MIN)
-		walk->after--;
+	walk->after = head_mark > PG_INT64_MIN ? head_mark - 1 : PG_INT64_MIN;
 	walk->chunk = Min(Max(2 * qty + 16, 64), FIFO_WALK_BUDGET);
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(FifoGroup);
@@ -447,6 +445,7 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 	FifoRead	r;
 	FifoWalk	walk;
 	uint64		taken;
+	int64		head_mark;
 	Oid			relid = queue_cache_relid(entry);
 
 	r.entry = entry;
@@ -455,7 +454,7 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 	r.name = CStringGetTextDatum(name);
 	r.moved = 0;
 	taken = 0;
-	head_mark_round(entry);
+	head_mark = head_mark_round(entry);
 
 	/*
 	 * A head moved to the dead letters leaves its group to the next
@@ -466,7 +465,7 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 		uint64		moved_before = r.moved;
 		uint64		got;
 
-		walk_begin(&walk, entry, qty - (int32) taken);
+		walk_begin(&walk, entry, qty - (int32) taken, head_mark);
 		switch (mode)
 		{
 			case FIFO_FILL:

@@ -259,9 +259,10 @@ round_begin(HeadRound *round, Oid relid, int64 q0)
 /*
  * At the start of a pick on the queue (inside SPI): finish this backend's
  * round if its writers are gone, and begin the next.  Cheap when there is
- * nothing to do: a hash lookup and a few lock-table probes.
+ * nothing to do: a hash lookup and a few lock-table probes.  Returns the
+ * mark the pick starts from (PG_INT64_MIN: none).
  */
-void
+int64
 head_mark_round(QueueCacheEntry *entry)
 {
 	Oid			relid = queue_cache_relid(entry);
@@ -270,8 +271,10 @@ head_mark_round(QueueCacheEntry *entry)
 	bool		found;
 	int64		last;
 
+	int64		mark;
+
 	if (!queue_slots_enabled() || !use_head_mark || !OidIsValid(seqrelid))
-		return;
+		return head_mark_get(relid);
 	if (rounds == NULL)
 	{
 		HASHCTL		ctl;
@@ -291,13 +294,14 @@ head_mark_round(QueueCacheEntry *entry)
 		round->nwriters = 0;
 	}
 
+	mark = head_mark_get(relid);
+
 	/* Step 3 needs a fresh snapshot and a transaction that wrote nothing. */
 	if (IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return;
+		return mark;
 
 	if (round->pending && writers_done(round))
 	{
-		int64		mark = head_mark_get(relid);
 		int64		lowest;
 		Datum		from;
 		bool		isnull;
@@ -312,20 +316,25 @@ head_mark_round(QueueCacheEntry *entry)
 		SPI_freetuptable(SPI_tuptable);
 		lowest = Min(lowest, round->q0 + 1);
 		if (lowest > mark)
+		{
 			head_mark_set(relid, lowest);
+			mark = lowest;
+		}
 	}
 
 	if (!round->pending)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (now - round->begun_at < HEAD_ROUND_INTERVAL_MS * 1000 ||
-			!queue_top_id(relid, seqrelid, &last))
-			return;
-		round_begin(round, relid, last);
-		round->begun_at = now;
-		round->pending = true;
+		if (now - round->begun_at >= HEAD_ROUND_INTERVAL_MS * 1000 &&
+			queue_top_id(relid, seqrelid, &last))
+		{
+			round_begin(round, relid, last);
+			round->begun_at = now;
+			round->pending = true;
+		}
 	}
+	return mark;
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_head_mark);

@@ -238,7 +238,7 @@ extern void stats_sample_rates(void);
  */
 extern void head_mark_init(void);
 extern int64 head_mark_get(Oid relid);
-extern void head_mark_round(QueueCacheEntry *entry);
+extern int64 head_mark_round(QueueCacheEntry *entry);
 
 /* due_notify.c: the worker notifies queues whose delayed messages come due */
 extern TimestampTz due_notify_round(void);

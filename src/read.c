@@ -120,8 +120,7 @@ read_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, ReadArgs *args,
 	uint64		moved;
 
 	*moved_total = 0;
-	head_mark_round(entry);
-	args->values[args->mark_arg] = Int64GetDatum(head_mark_get(args->relid));
+	args->values[args->mark_arg] = Int64GetDatum(head_mark_round(entry));
 	do
 	{
 		args->values[0] = Int32GetDatum(args->qty - (int32) total);
@@ -395,8 +394,7 @@ pgmq_c_pop(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(name);
 	result_begin_set(fcinfo, true);
 	SPI_connect();
-	head_mark_round(entry);
-	values[max_receives > 0 ? 3 : 1] = Int64GetDatum(head_mark_get(queue_cache_relid(entry)));
+	values[max_receives > 0 ? 3 : 1] = Int64GetDatum(head_mark_round(entry));
 	do
 	{
 		values[0] = Int32GetDatum(qty - (int32) total);
