@@ -76,20 +76,29 @@ static void
 maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *counts)
 {
 	QueueCacheEntry *entry = queue_cache_lookup(queue->name);
-	Datum		values[3];
+	Datum		values[4];
 	Oid			save_userid;
 	int			save_sec_context;
+	Datum		mark;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	if (as_owner)
 		queue_become_owner(queue_cache_relid(entry), &save_userid, &save_sec_context);
 	SPI_connect();
+
+	/*
+	 * Both picks walk the queue in msg_id order: from its head mark, past
+	 * the dead entries in front of it, as reads do.
+	 */
+	mark = (queue->has_max_receives || queue->retention != (Datum) 0)
+		? Int64GetDatum(head_mark_round(entry)) : (Datum) 0;
 	if (queue->has_max_receives && queue_cache_max_receives(entry) > 0)
 	{
 		int64		moved;
 
 		values[0] = Int32GetDatum(queue_cache_max_receives(entry));
 		values[2] = CStringGetTextDatum(queue->name);
+		values[3] = mark;
 		moved = run_batches(entry, QPLAN_MOVE_EXHAUSTED, values, 1);
 
 		counts->moved += moved;
@@ -100,6 +109,7 @@ maintain_queue(const MaintenanceQueue *queue, bool as_owner, MaintenanceCounts *
 		int64		expired;
 
 		values[0] = queue->retention;
+		values[2] = mark;
 		expired = run_batches(entry, QPLAN_EXPIRE, values, 1);
 
 		counts->expired += expired;

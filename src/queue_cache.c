@@ -335,20 +335,20 @@ static const PlanTemplate plan_templates[QPLAN_COUNT] = {
 	 */
 	[QPLAN_MOVE_EXHAUSTED] = {
 		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
-		"SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK " ORDER BY msg_id LIMIT $2))"
+		"SELECT msg_id FROM {queue} WHERE vt" LE NOW_CLOCK HEAD_FROM("$4") " ORDER BY msg_id LIMIT $2))"
 		" AND read_ct" OP_GE "$1 AND vt" LE NOW_CLOCK " FOR UPDATE SKIP LOCKED),"
 		" moved AS (DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed))"
 		" RETURNING " RECORD_COLUMNS ")"
 		" {dead} RETURNING 1",
-		3, {INT4OID, INT4OID, TEXTOID}, true, 3
+		4, {INT4OID, INT4OID, TEXTOID, INT8OID}, true, 3
 	},
 	/* Retention: expired messages among the $2 oldest (msg_id order). */
 	[QPLAN_EXPIRE] = {
 		"WITH doomed AS (SELECT msg_id FROM {queue} WHERE msg_id" EQ "ANY (ARRAY("
-		"SELECT msg_id FROM {queue} ORDER BY msg_id LIMIT $2))"
+		"SELECT msg_id FROM {queue} WHERE TRUE" HEAD_FROM("$3") " ORDER BY msg_id LIMIT $2))"
 		" AND enqueued_at" OP_LT "(pg_catalog.now() OPERATOR(pg_catalog.-) $1) FOR UPDATE SKIP LOCKED)"
 		" DELETE FROM {queue} WHERE msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM doomed)) RETURNING 1",
-		2, {INTERVALOID, INT4OID}, true
+		3, {INTERVALOID, INT4OID, INT8OID}, true
 	},
 	/* Archive retention: by archived_at, which the archive indexes. */
 	[QPLAN_EXPIRE_ARCHIVE] = {
