@@ -42,6 +42,12 @@
 #define MY_BACKEND_NUMBER MyBackendId
 #endif
 
+/* 14 split the xmin horizons by relation kind; before, one function took flags. */
+#if PG_VERSION_NUM < 140000
+#include "storage/procarray.h"
+#define GetOldestNonRemovableTransactionId(rel) GetOldestXmin((rel), PROCARRAY_FLAGS_VACUUM)
+#endif
+
 #ifndef JSONBARRAYOID
 #define JSONBARRAYOID 3807
 #endif

@@ -55,6 +55,7 @@ _PG_init(void)
 	queue_slots_init();
 	stats_init();
 	head_mark_init();
+	queue_vacuum_init();
 	queue_events_init();
 
 	/* Keep the pgmq_c.* GUC namespace ours, so typos are reported. */

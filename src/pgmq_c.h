@@ -240,6 +240,10 @@ extern void head_mark_init(void);
 extern int64 head_mark_get(Oid relid);
 extern int64 head_mark_round(QueueCacheEntry *entry);
 
+/* queue_vacuum.c: the worker vacuums busy queue tables between autovacuum's visits */
+extern void queue_vacuum_init(void);
+extern TimestampTz queue_vacuum_round(void);
+
 /* due_notify.c: the worker notifies queues whose delayed messages come due */
 extern TimestampTz due_notify_round(void);
 extern void due_notify_round_ended(bool committed);

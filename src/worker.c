@@ -988,6 +988,9 @@ pgmq_c_maintenance_main(Datum main_arg)
 		if (due != 0 && due < next)
 			next = due;
 		stats_sample_rates();
+		due = queue_vacuum_round();
+		if (due != 0 && due < next)
+			next = due;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next),
