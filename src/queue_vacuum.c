@@ -31,6 +31,8 @@
  * and writers; autovacuum still does it).  It shows in pg_stat_user_tables
  * as a manual vacuum (vacuum_count, last_vacuum).  Partitioned queues are
  * left to autovacuum: a VACUUM of the parent would scan every partition.
+ * A table set to autovacuum_enabled = false is not vacuumed either: its
+ * owner asked for no automatic vacuums.
  *
  *-------------------------------------------------------------------------
  */
@@ -166,7 +168,8 @@ queues_past_threshold(void)
 
 /*
  * Whether a vacuum of the queue table would pay, in a transaction of its
- * own: an ordinary table still there, past the threshold with its live
+ * own: an ordinary table still there, open to automatic vacuums, past the
+ * threshold with its live
  * rows weighed, and the xmin horizon moved since its last vacuum (set in
  * *horizon).  The table's name goes to *nspname and *relname.
  */
@@ -183,7 +186,11 @@ vacuum_would_pay(const VacuumCandidate *c, const VacuumedQueue *known,
 	{
 		double		live = Max(rel->rd_rel->reltuples, 0);
 
+		StdRdOptions *options = (StdRdOptions *) rel->rd_options;
+
+		/* autovacuum_enabled = false on the table: no automatic vacuums */
 		if (rel->rd_rel->relkind == RELKIND_RELATION &&
+			(options == NULL || options->autovacuum.enabled) &&
 			c->dead_made - known->dead_made >=
 			vacuum_threshold + QUEUE_VACUUM_SCALE_FACTOR * live)
 		{

@@ -3,8 +3,9 @@
 # dead row versions, the table is vacuumed and its dead rows are gone;
 # while a snapshot holds the xmin horizon back it stops trying after one
 # vacuum (nothing more could be removed), and starts again when the
-# snapshot ends; a threshold of 0 turns it off; partitioned queues and
-# the messages themselves are left alone.
+# snapshot ends; a threshold of 0 turns it off; partitioned queues,
+# tables set to autovacuum_enabled = false and the messages themselves
+# are left alone.
 
 use strict;
 use warnings;
@@ -127,6 +128,14 @@ SELECT coalesce(sum(vacuum_count), 0) FROM pg_stat_user_tables
 WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'pgmq.q_parted'::regclass)}),
 	0,
 	'a partitioned queue is left to autovacuum');
+
+# A table its owner set to autovacuum_enabled = false is left alone.
+$node->safe_psql('postgres', 'ALTER TABLE pgmq.q_churn SET (autovacuum_enabled = false)');
+sleep 2;
+$before = vacuums('q_churn');
+churn(300);
+sleep 3;
+is(vacuums('q_churn'), $before, 'a table set to autovacuum_enabled = false is not vacuumed');
 
 # The worker's vacuums are ordinary ones: nothing in the log but the
 # worker's own start.
