@@ -77,13 +77,19 @@ is($node->safe_psql('postgres', "SELECT message FROM pgmq.q_churn"),
 	'{"keep": true}', 'its live message is still there');
 is(vacuums('q_quiet'), 0, 'a queue that made no dead rows is not vacuumed');
 
-# A snapshot held: one vacuum may still pay (what died before the
-# snapshot), then the worker stops vacuuming: nothing more could go.
+# A snapshot held: one vacuum still pays, as the snapshot came after the
+# last vacuum (a transaction id was used in between) and what died before
+# it can go; then the worker stops vacuuming, as nothing more could go.
+my $last = vacuums('q_churn');
+$node->safe_psql('postgres', 'SELECT pg_catalog.txid_current()');
 my $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 $holder->query_safe('SELECT 1');
 churn(300);
-sleep 3;
+ok( $node->poll_query_until(
+		'postgres', qq{
+SELECT vacuum_count > $last FROM pg_stat_user_tables WHERE relid = 'pgmq.q_churn'::regclass}),
+	'one more vacuum after the snapshot was taken');
 my $held = vacuums('q_churn');
 churn(300);
 sleep 3;
