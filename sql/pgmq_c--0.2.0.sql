@@ -1073,3 +1073,22 @@ CREATE FUNCTION @extschema@._head_mark(queue_name text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'pgmq_c_head_mark'
 LANGUAGE C VOLATILE;
+
+------------------------------------------------------------------------------
+-- Queue privileges (src/grants.c).  Keep in step with the same section of
+-- pgmq_c--0.1.0--0.2.0.sql.
+------------------------------------------------------------------------------
+
+-- The grants a producer ('send'), a consumer ('consume', with archive and
+-- dead letters) or both and metrics ('all') need on one queue; the caller
+-- must have the rights of the queue table's owner.
+CREATE FUNCTION @extschema@.grant_queue(queue_name text, role name, access text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_grant_queue'
+LANGUAGE C VOLATILE;
+
+-- What grant_queue granted on the queue's own tables and sequence.
+CREATE FUNCTION @extschema@.revoke_queue(queue_name text, role name, access text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pgmq_c_revoke_queue'
+LANGUAGE C VOLATILE;

@@ -104,6 +104,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define database_ownercheck(dboid, roleid) pg_database_ownercheck((dboid), (roleid))
 #endif
 
+/* ACL checks on any object became object_aclcheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define namespace_aclcheck(nspid, roleid, mode) object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define namespace_aclcheck(nspid, roleid, mode) pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
 /* Infinite intervals arrived in 17. */
 #ifdef INTERVAL_NOT_FINITE
 #define INTERVAL_NOT_FINITE_COMPAT(i) INTERVAL_NOT_FINITE(i)
