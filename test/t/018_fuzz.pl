@@ -26,7 +26,10 @@
 #     per-queue counters of pgmq._queue_stats() (kept in shared memory,
 #     outside any transaction) is the same after the failed call as before.
 #     The fingerprint is taken server-side by fuzz.fp(), after each
-#     successful volatile call and after each failed one.
+#     successful volatile call and after each failed one;
+#   - after each batch, a pop of every queue gets exactly the messages that
+#     plain SQL on its table says are visible (fuzz.check_reads()), so
+#     state outside the tables (the head mark, caches) was not led astray.
 # Every third batch (by the seed) runs its calls inside transactions, each
 # call under a savepoint that a failure rolls back to, and ends the
 # transaction with a COMMIT or a ROLLBACK: after a ROLLBACK the fingerprint
@@ -156,6 +159,41 @@ BEGIN
 		acc := acc || ('stats=unreadable: ' || SQLSTATE);
 	END;
 	RETURN array_to_string(acc, ' ');
+END
+$$;
+
+-- After a batch: a pop of each queue must get the messages plain SQL says
+-- are visible (a read that skipped live messages, a head mark moved by a
+-- failed call, would show here).  Queues with a message whose vt is close
+-- to now are left out: which side of now it falls on is a race.
+CREATE FUNCTION fuzz.check_reads() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	q text;
+	tbl text;
+	maxr int;
+	expected bigint[];
+	got bigint[];
+	racy boolean;
+	report text := '';
+BEGIN
+	FOR q IN SELECT queue_name FROM pgmq.meta ORDER BY queue_name LOOP
+		BEGIN
+			tbl := pgmq.format_table_name(q, 'q');
+			SELECT max_receives INTO maxr FROM pgmq.queue_policy p WHERE p.queue_name = q;
+			EXECUTE format('SELECT EXISTS (SELECT FROM pgmq.%I WHERE vt BETWEEN clock_timestamp() - interval ''10 s''
+				AND clock_timestamp() + interval ''10 s'')', tbl) INTO racy;
+			CONTINUE WHEN racy;
+			EXECUTE format('SELECT ARRAY(SELECT msg_id FROM pgmq.%I WHERE vt <= clock_timestamp() AND read_ct < $1
+				ORDER BY msg_id LIMIT 5)', tbl) INTO expected USING coalesce(maxr, 2147483647);
+			got := ARRAY(SELECT msg_id FROM pgmq.pop(q, 5));
+			IF got IS DISTINCT FROM expected THEN
+				report := report || format('[queue %L: pop gave %s, visible were %s] ', q, got, expected);
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			report := report || format('[queue %L: %s %s] ', q, SQLSTATE, SQLERRM);
+		END;
+	END LOOP;
+	RETURN report;
 END
 $$;
 
@@ -530,6 +568,7 @@ while ($calls_done < $ncalls)
 			}
 		}
 	}
+	$script .= "SELECT fuzz.check_reads() AS chk \\gset\n\\echo \@\@K :chk\n";
 	if ($ENV{PGMQ_C_FUZZ_KEEP})
 	{
 		open my $fh, '>', "$ENV{PGMQ_C_FUZZ_KEEP}/batch$batchno.sql" or die;
@@ -566,6 +605,10 @@ while ($calls_done < $ncalls)
 			{
 				finding("SQLSTATE $state", $stmts[$k]);
 			}
+		}
+		elsif ($line =~ /^\@\@K (.+)$/)
+		{
+			finding("batch $batchno: a pop after the batch disagrees with the queue table", '(the batch)', $1);
 		}
 		elsif ($line =~ /^\@\@M (\d+) (.*)$/)
 		{
@@ -629,7 +672,14 @@ for my $st (sort keys %by_state)
 	note("  example of $st: $sample{$st}");
 }
 my @never = grep { !$by_func{$_} } map { $_->{sig} } @sigs;
-is(scalar(@never), 0, 'every function was called') or diag('never called: ' . join(', ', @never));
+if ($ncalls >= 20 * @sigs)
+{
+	is(scalar(@never), 0, 'every function was called') or diag('never called: ' . join(', ', @never));
+}
+else
+{
+	note('never called (a short run): ' . join(', ', @never));
+}
 my @never_ok = grep { !$by_func{$_}{'00000'} } map { $_->{sig} } @sigs;
 note('never succeeded: ' . join(', ', @never_ok)) if @never_ok;
 ok($calls_done + $skipped >= $ncalls, "ran $calls_done calls");
