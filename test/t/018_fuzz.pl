@@ -56,8 +56,10 @@
 #   - Huge values are a few MB (a 4 MB text, a 2.5 MB jsonb, arrays of 5,000
 #     messages and 100,000 ids), not the 1 GB limit: they test the paths,
 #     not the machine's memory.
-#   - Calls run as a superuser; privileges are tested by sql/privileges.sql
-#     and sql/grants.sql.
+#   - One batch in four runs as fz_role, which is a producer of fz_topic, a
+#     consumer of fz_policy and both for fz_plain (grant_queue), and has no
+#     right on the other queues: refusals (42501) must change nothing
+#     either.  The others run as a superuser.
 #   - The trigger functions (notify_queue_listeners, _topic_bindings_changed)
 #     are called like the others: Postgres refuses them before they run
 #     (0A000), which checks that no C entry point assumes a trigger context.
@@ -106,6 +108,7 @@ $node->safe_psql('postgres', <<'EOF');
 CREATE EXTENSION pgmq_c;
 CREATE ROLE fz_role;
 CREATE SCHEMA fuzz;
+GRANT USAGE ON SCHEMA fuzz TO fz_role;
 
 -- The fingerprint: one "part=md5" item per thing a failed call must leave
 -- alone, so a difference says where it is.  A row of a queue or archive
@@ -113,7 +116,7 @@ CREATE SCHEMA fuzz;
 -- message or headers changed in any way is a new row version, and hashing
 -- the version instead of the bodies keeps the fingerprint cheap when a
 -- queue holds megabytes of jsonb.
-CREATE FUNCTION fuzz.fp() RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION fuzz.fp() RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
 	r record;
 	h text;
@@ -166,7 +169,7 @@ $$;
 -- are visible (a read that skipped live messages, a head mark moved by a
 -- failed call, would show here).  Queues with a message whose vt is close
 -- to now are left out: which side of now it falls on is a race.
-CREATE FUNCTION fuzz.check_reads() RETURNS text LANGUAGE plpgsql AS $$
+CREATE FUNCTION fuzz.check_reads() RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
 	q text;
 	tbl text;
@@ -238,6 +241,10 @@ BEGIN
 	PERFORM pgmq.create_fifo_index('fz_fifo');
 	PERFORM pgmq.create('Fz_Mixed');
 	PERFORM pgmq.enable_notify_insert('fz_plain', 100);
+	-- For the batches run as fz_role: a producer, a consumer and both.
+	PERFORM pgmq.grant_queue('fz_plain', 'fz_role', 'all');
+	PERFORM pgmq.grant_queue('fz_policy', 'fz_role', 'consume');
+	PERFORM pgmq.grant_queue('fz_topic', 'fz_role', 'send');
 
 	FOR q IN SELECT queue_name FROM pgmq.meta LOOP
 		PERFORM pgmq.send_batch(q, ARRAY(SELECT jsonb_build_object('i', i, 'k', i % 3) FROM generate_series(1, 12) i),
@@ -517,10 +524,12 @@ while ($calls_done < $ncalls)
 {
 	$batchno++;
 	my $in_tx = int(rand(3)) == 0;
+	my $as_role = int(rand(4)) == 0;
 	my $n = $ncalls - $calls_done < $batch_size ? $ncalls - $calls_done : $batch_size;
 	my (@stmts, @funcs, %tx_reset);
 	my $script = "\\set VERBOSITY terse\n\\o /dev/null\n\\set ON_ERROR_STOP on\n"
 	  . "SET statement_timeout = '5s';\nSELECT fuzz.rebuild();\nSELECT fuzz.fp() AS fp \\gset\n"
+	  . ($as_role ? "SET ROLE fz_role;\n" : '')
 	  . "\\set ON_ERROR_STOP off\n\\echo \@\@READY\n";
 	my $i = 0;
 	while ($i < $n)
@@ -568,7 +577,7 @@ while ($calls_done < $ncalls)
 			}
 		}
 	}
-	$script .= "SELECT fuzz.check_reads() AS chk \\gset\n\\echo \@\@K :chk\n";
+	$script .= "RESET ROLE;\nSELECT fuzz.check_reads() AS chk \\gset\n\\echo \@\@K :chk\n";
 	if ($ENV{PGMQ_C_FUZZ_KEEP})
 	{
 		open my $fh, '>', "$ENV{PGMQ_C_FUZZ_KEEP}/batch$batchno.sql" or die;
