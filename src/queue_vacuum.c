@@ -268,9 +268,10 @@ queue_vacuum_round(void)
 		char	   *nspname = NULL;
 		char	   *relname = NULL;
 
-		CHECK_FOR_INTERRUPTS();
 		PG_TRY();
 		{
+			/* pg_cancel_backend: this queue's vacuum is off, not the worker */
+			CHECK_FOR_INTERRUPTS();
 			if (vacuum_would_pay(c, known, &horizon, &nspname, &relname))
 			{
 				vacuum_table(c->relid, nspname, relname);
