@@ -42,10 +42,14 @@
 #   PGMQ_C_FUZZ_CALLS=200000 PGMQ_C_FUZZ_SEED=12345 \
 #     make installcheck REGRESS= ISOLATION= PROVE_TESTS=test/t/018_fuzz.pl
 #
-# PGMQ_C_FUZZ_CALLS (default 3000) is the number of calls, about 15 s on
-# two cores; PGMQ_C_FUZZ_SEED (default 20261202) fixes the sequence of
-# calls, so a failure reproduces with the same seed and count.  Each
-# finding prints the statement that caused it.
+# PGMQ_C_FUZZ_CALLS (default 3000) is the number of calls, about 30 s on
+# two cores (15,000 take about 3 minutes); PGMQ_C_FUZZ_SEED (default
+# 20261202) fixes the sequence of calls, so a failure reproduces with the
+# same seed and count.  Each finding prints the statement that caused it;
+# PGMQ_C_FUZZ_KEEP=<directory> also writes each batch's psql script there
+# (batchN.sql), to replay by hand.  The summary goes to the test's log
+# (tmp_check/log/regress_log_018_fuzz): SQLSTATE counts per function and
+# an example statement for each SQLSTATE.
 #
 # Limits, deliberately:
 #   - read_with_poll and the read_grouped*_with_poll functions get a
