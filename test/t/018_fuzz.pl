@@ -42,10 +42,10 @@
 #   PGMQ_C_FUZZ_CALLS=200000 PGMQ_C_FUZZ_SEED=12345 \
 #     make installcheck REGRESS= ISOLATION= PROVE_TESTS=test/t/018_fuzz.pl
 #
-# PGMQ_C_FUZZ_CALLS (default 3000) is the number of calls, about 30 s on
-# two cores (15,000 take about 3 minutes); PGMQ_C_FUZZ_SEED (default
-# 20261202) fixes the sequence of calls, so a failure reproduces with the
-# same seed and count.  Each finding prints the statement that caused it;
+# PGMQ_C_FUZZ_CALLS (default 2500) is the number of calls: 25 to 50 s on
+# two cores, depending on what else runs (15,000 take about 3 minutes).
+# PGMQ_C_FUZZ_SEED (default 20261202) fixes the sequence of calls, so a
+# failure reproduces with the same seed and count.  Each finding prints the statement that caused it;
 # PGMQ_C_FUZZ_KEEP=<directory> also writes each batch's psql script there
 # (batchN.sql), to replay by hand.  The summary goes to the test's log
 # (tmp_check/log/regress_log_018_fuzz): SQLSTATE counts per function and
@@ -77,7 +77,7 @@ use Test::More;
 use Time::HiRes qw(time);
 
 my $seed = $ENV{PGMQ_C_FUZZ_SEED} // 20261202;
-my $ncalls = $ENV{PGMQ_C_FUZZ_CALLS} // 3000;
+my $ncalls = $ENV{PGMQ_C_FUZZ_CALLS} // 2500;
 my $batch_size = 250;
 srand($seed);
 
