@@ -42,6 +42,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/memutils.h"
 
 /* The statements on pgmq.dedup_keys, prepared once per backend. */
@@ -524,6 +525,11 @@ dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
 	 * before drawing ids, as an INSERT would.
 	 */
 	LockRelationOid(relid, RowExclusiveLock);
+	/* The lock may have waited for a drop_queue that committed. */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"pgmq.q_%s\" does not exist", text_to_cstring(queue))));
 	if (!OidIsValid(queue_cache_sequence(entry)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

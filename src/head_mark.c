@@ -45,6 +45,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -188,7 +189,10 @@ queue_top_id(Oid relid, Oid seqrelid, int64 *top)
 	if (!in_order)
 		return false;
 
-	heap = table_open(relid, AccessShareLock);
+	/* The lock may have waited for a drop_queue: then there is nothing to mark. */
+	heap = try_relation_open(relid, AccessShareLock);
+	if (heap == NULL)
+		return false;
 	pkey = heap->rd_rel->relkind == RELKIND_RELATION ? RelationGetPrimaryKeyIndex(heap) : InvalidOid;
 	if (OidIsValid(pkey))
 	{
