@@ -155,11 +155,13 @@ BEGIN
 	acc := acc || ('relations=' || md5(coalesce((SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || c.relpersistence::text
 			|| ':' || coalesce(c.relacl::text, '-'), ',' ORDER BY c.relname)
 		FROM pg_class c WHERE c.relnamespace = 'pgmq'::regnamespace), '')));
-	acc := acc || ('columnacl=' || md5(coalesce((SELECT string_agg(a.attrelid::regclass::text || '.' || a.attname || ':' || a.attacl::text, ',' ORDER BY 1)
+	acc := acc || ('columnacl=' || md5(coalesce((SELECT string_agg(a.attrelid::regclass::text || '.' || a.attname || ':' || a.attacl::text, ','
+			ORDER BY a.attrelid::regclass::text, a.attname)
 		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
 		WHERE c.relnamespace = 'pgmq'::regnamespace AND a.attacl IS NOT NULL), '')));
 	acc := acc || ('schemaacl=' || md5(coalesce((SELECT nspacl::text FROM pg_namespace WHERE nspname = 'pgmq'), '')));
-	acc := acc || ('triggers=' || md5(coalesce((SELECT string_agg(t.tgrelid::regclass::text || '.' || t.tgname || ':' || t.tgenabled::text, ',' ORDER BY 1)
+	acc := acc || ('triggers=' || md5(coalesce((SELECT string_agg(t.tgrelid::regclass::text || '.' || t.tgname || ':' || t.tgenabled::text, ','
+			ORDER BY t.tgrelid::regclass::text, t.tgname)
 		FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 		WHERE c.relnamespace = 'pgmq'::regnamespace AND NOT t.tgisinternal), '')));
 	BEGIN
