@@ -21,11 +21,13 @@
 #include "pgmq_c.h"
 
 #include "catalog/pg_type.h"
+#include "storage/lmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #define DLQ_HEADER_PREFIX "x-pgmq-dlq-"
 #define DLQ_SOURCE_HEADER DLQ_HEADER_PREFIX "source"
@@ -173,6 +175,18 @@ redrive_survey(RedrivePlan *plan, const char *dlq_table, Oid dlq_relid, Datum no
 			continue;
 		}
 		relid = queue_relation_oid(source, "q");
+
+		/*
+		 * The lock the moves would take anyway, taken now: it may wait for a
+		 * drop_queue of the source, and once that commits the source is
+		 * missing, as it would be for a redrive run after the drop.
+		 */
+		if (OidIsValid(relid) && relid != dlq_relid)
+		{
+			LockRelationOid(relid, RowExclusiveLock);
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+				relid = InvalidOid;
+		}
 		if (relid == dlq_relid)
 			plan->self += count;
 		else if (!OidIsValid(relid))
