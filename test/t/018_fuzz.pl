@@ -54,7 +54,7 @@
 # Limits, deliberately:
 #   - read_with_poll and the read_grouped*_with_poll functions get a
 #     max_poll_seconds of 0, 1 (at most 5 times per run), a negative number
-#     or NULL: a larger value only makes the call sleep, and a run of
+#     or NULL, never its default of 5: a larger value only makes the call sleep, and a run of
 #     thousands of calls cannot afford seconds each.  statement_timeout is
 #     5 s, so a call that hangs fails the run (57014) instead of CI.
 #   - premake (create_partitioned) and leading_partition
@@ -522,6 +522,9 @@ sub call_sql
 	# Leave out some of the trailing defaulted arguments.
 	my $keep = $n;
 	$keep = $n - int(rand($s->{ndef} + 1)) if $s->{ndef} > 0 && rand() < 0.5;
+	# Never max_poll_seconds' default (5 s): see the header.
+	my ($poll) = grep { $names[$_] eq 'max_poll_seconds' } 0 .. $#names;
+	$keep = $poll + 1 if defined $poll && $keep <= $poll;
 	$sane_call = rand() < 0.33;
 	my @args = map { argument($types[$_], $names[$_] // '', $s->{name}) } 0 .. $keep - 1;
 	my %byname = map { (($names[$_] // "\$$_") => $args[$_]) } 0 .. $#args;
@@ -533,7 +536,7 @@ sub call_sql
 		my $positional = $style < 0.1 ? int(rand($keep + 1)) : 0;
 		my @named = map { "$names[$_] => $args[$_]" } $positional .. $keep - 1;
 		# Defaulted arguments may be left out from the middle too.
-		@named = grep { rand() > 0.1 } @named if $s->{ndef} > 0;
+		@named = grep { /^max_poll_seconds / || rand() > 0.1 } @named if $s->{ndef} > 0;
 		for (my $i = @named - 1; $i > 0; $i--)
 		{
 			my $j = int(rand($i + 1));
