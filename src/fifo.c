@@ -493,13 +493,20 @@ fifo_attempt(FunctionCallInfo fcinfo, QueueCacheEntry *entry, const char *name, 
 	return taken;
 }
 
+/*
+ * A FIFO read sizes its arrays by qty up front, so a qty of "everything"
+ * (2147483647) would ask for gigabytes: one call takes at most this many
+ * messages, which no real reader comes near.
+ */
+#define FIFO_MAX_QTY 1000000
+
 /* read_grouped*(queue_name, vt, qty) */
 static Datum
 fifo_read(FunctionCallInfo fcinfo, FifoMode mode)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
-	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
+	int32		qty = Min(arg_int32_min(fcinfo, 2, "qty", 1), FIFO_MAX_QTY);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	uint64		moved;
 
@@ -521,7 +528,7 @@ fifo_read_with_poll(FunctionCallInfo fcinfo, FifoMode mode)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	int32		vt = arg_int32_min(fcinfo, 1, "vt", 0);
-	int32		qty = arg_int32_min(fcinfo, 2, "qty", 1);
+	int32		qty = Min(arg_int32_min(fcinfo, 2, "qty", 1), FIFO_MAX_QTY);
 	int32		max_poll_seconds = arg_int32_min(fcinfo, 3, "max_poll_seconds", 0);
 	int32		poll_interval_ms = arg_int32_min(fcinfo, 4, "poll_interval_ms", 0);
 

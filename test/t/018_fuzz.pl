@@ -88,16 +88,7 @@ srand($seed);
 # Known bugs: each entry is [ the bug, a function that gets the function's
 # name and its arguments (name => SQL) and says whether a call hits it ].
 # A call that hits one is not run, and counts as skipped.
-my @known_bugs = (
-	[
-		'read_grouped* with a huge qty: XX000 "invalid memory alloc request size" '
-		  . '(src/fifo.c allocates qty entries up front)',
-		sub {
-			my ($fname, $args) = @_;
-			return $fname =~ /^read_grouped/ && ($args->{qty} // '') =~ /2147483647/;
-		}
-	],
-);
+my @known_bugs = ();
 
 my $node = PostgreSQL::Test::Cluster->new('fuzz');
 $node->init;
