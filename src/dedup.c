@@ -42,8 +42,8 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 /* The statements on pgmq.dedup_keys, prepared once per backend. */
 typedef enum DedupPlan

@@ -21,9 +21,9 @@
 #include "pgmq_c.h"
 
 #include "catalog/pg_type.h"
-#include "storage/lmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
