@@ -160,7 +160,8 @@ grant_topic_bindings(Oid roleid, const char *role)
  * caller.
  */
 static void
-change_queue_privileges(const char *queue, Oid qrel, int access, const char *role, bool grant)
+change_queue_privileges(const char *queue, Oid qrel, int access, Oid roleid, const char *role,
+						bool grant)
 {
 	const char *verb = grant ? "GRANT" : "REVOKE";
 	const char *prep = grant ? "TO" : "FROM";
@@ -195,7 +196,7 @@ change_queue_privileges(const char *queue, Oid qrel, int access, const char *rol
 	 * keeps its SELECT (msg_id).
 	 */
 	if (!grant && access == ACCESS_CONSUME &&
-		pg_class_aclcheck(qrel, get_role_oid(role, false), ACL_INSERT) == ACLCHECK_OK)
+		pg_class_aclcheck(qrel, roleid, ACL_INSERT) == ACLCHECK_OK)
 		run_grant(psprintf("GRANT SELECT (msg_id) ON TABLE %s TO %s",
 						   admin_relation_sql_name(qrel), who));
 	if (access == ACCESS_ALL)
@@ -225,7 +226,7 @@ grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
 		if (access & ACCESS_SEND)
 			grant_topic_bindings(roleid, role);
 	}
-	change_queue_privileges(queue, qrel, access, role, grant);
+	change_queue_privileges(queue, qrel, access, roleid, role, grant);
 	SPI_finish();
 }
 

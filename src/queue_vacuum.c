@@ -169,9 +169,9 @@ queues_past_threshold(void)
 /*
  * Whether a vacuum of the queue table would pay, in a transaction of its
  * own: an ordinary table still there, open to automatic vacuums, past the
- * threshold with its live
- * rows weighed, and the xmin horizon moved since its last vacuum (set in
- * *horizon).  The table's name goes to *nspname and *relname.
+ * threshold with its live rows weighed, and the xmin horizon moved since
+ * its last vacuum (set in *horizon).  The table's name goes to *nspname and
+ * *relname.
  */
 static bool
 vacuum_would_pay(const VacuumCandidate *c, const VacuumedQueue *known,
@@ -185,7 +185,6 @@ vacuum_would_pay(const VacuumCandidate *c, const VacuumedQueue *known,
 	if (rel != NULL)
 	{
 		double		live = Max(rel->rd_rel->reltuples, 0);
-
 		StdRdOptions *options = (StdRdOptions *) rel->rd_options;
 
 		/* autovacuum_enabled = false on the table: no automatic vacuums */
