@@ -93,8 +93,10 @@ SELECT pgmq._extension_exists('pgmq_c') AS pgmq_c,
        pgmq._extension_exists('pgmq') AS pgmq,
        pgmq._extension_exists('plpgsql') AS plpgsql;
 
--- Monitoring: pg_monitor may look at everything (also queues created
--- later, through default privileges) and change nothing.
+-- Monitoring: pg_monitor sees the catalog of queues, and no message: it
+-- reads metrics and queue_stats, which read the queues as their owners for
+-- it (privileges.sql), and has no right on queue tables, nor default
+-- privileges that would give it one on queues created later.
 SELECT has_schema_privilege('pg_monitor', 'pgmq', 'USAGE') AS schema_usage,
        has_schema_privilege('pg_monitor', 'pgmq', 'CREATE') AS schema_create,
        has_table_privilege('pg_monitor', 'pgmq.meta', 'SELECT') AS meta_select,
@@ -138,17 +140,23 @@ SELECT * FROM pgmq.list_queues();
 
 --
 -- For the files that follow (they run in this database, in order):
--- err(statement): run it; 'ok', or the error as "SQLSTATE: message".
+-- err(statement): run it; 'ok', or the error as "SQLSTATE: message"; a
+-- refusal (42501) adds its detail, which says what Postgres refused.
 --
 CREATE FUNCTION public.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     state text;
     msg text;
+    detail text;
 BEGIN
     EXECUTE stmt;
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL;
+    IF state = '42501' AND detail <> '' THEN
+        msg := msg || ' (' || detail || ')';
+    END IF;
     RETURN state || ': ' || msg;
 END
 $$;

@@ -8,6 +8,39 @@
 
 \echo Use "ALTER EXTENSION pgmq_c UPDATE TO '0.2.0'" to load this file. \quit
 
+-- Monitoring without the messages.  0.1.0 let pg_monitor read every table
+-- and sequence in the schema, also those created later, as pgmq does; now
+-- its members keep SELECT on pgmq.meta and read metrics and queue_stats,
+-- which read the queue tables as their owners for them, and lose SELECT on
+-- the queues' tables (queue, archive, their partitions) and sequences.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT pg_catalog.pg_get_userbyid(d.defaclrole) AS role
+               FROM pg_catalog.pg_default_acl d
+              WHERE d.defaclnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+    LOOP
+        EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I'
+                                  ' REVOKE SELECT ON TABLES FROM pg_monitor', r.role, '@extschema@');
+        EXECUTE pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I'
+                                  ' REVOKE SELECT ON SEQUENCES FROM pg_monitor', r.role, '@extschema@');
+    END LOOP;
+    -- Every relation of the schema the extension does not own: the queues'.
+    FOR r IN SELECT c.oid::pg_catalog.regclass AS rel
+               FROM pg_catalog.pg_class c
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace
+                AND c.relkind IN ('r', 'p', 'S')
+                AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                 WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                   AND d.objid OPERATOR(pg_catalog.=) c.oid
+                                   AND d.deptype OPERATOR(pg_catalog.=) 'e')
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE SELECT ON %s FROM pg_monitor', r.rel);
+    END LOOP;
+END
+$$;
+
 -- The cast is schema-qualified: a type pg_temp.text made in the caller's
 -- session must not change what the call means.
 CREATE OR REPLACE FUNCTION @extschema@.metrics_all()

@@ -434,14 +434,17 @@ AS 'MODULE_PATHNAME', 'pgmq_c_metrics_all'
 LANGUAGE C VOLATILE;
 
 ------------------------------------------------------------------------------
--- Monitoring access, as pgmq grants it
+-- Monitoring access
 ------------------------------------------------------------------------------
 
+-- Members of pg_monitor see which queues there are and read every queue's
+-- metrics and statistics, but no message: metrics() and queue_stats read
+-- the queue tables as their owners for them (src/metrics.c, src/stats.c).
+-- pgmq instead grants pg_monitor SELECT on every table in the schema,
+-- message bodies included.  The tables and views of the sections below are
+-- granted to pg_monitor one by one.
 GRANT USAGE ON SCHEMA @extschema@ TO pg_monitor;
-GRANT SELECT ON ALL TABLES IN SCHEMA @extschema@ TO pg_monitor;
-GRANT SELECT ON ALL SEQUENCES IN SCHEMA @extschema@ TO pg_monitor;
-ALTER DEFAULT PRIVILEGES IN SCHEMA @extschema@ GRANT SELECT ON TABLES TO pg_monitor;
-ALTER DEFAULT PRIVILEGES IN SCHEMA @extschema@ GRANT SELECT ON SEQUENCES TO pg_monitor;
+GRANT SELECT ON @extschema@.meta TO pg_monitor;
 
 ------------------------------------------------------------------------------
 -- Queue policies and the maintenance pass (dead letters, retention)

@@ -212,6 +212,18 @@ SELECT queue_name FROM pgmq.list_queues() WHERE queue_name = 'priv_q';
 SELECT * FROM pg_temp.outcome(:some_id, ARRAY['send', 'consume', 'archive', 'admin']);
 RESET ROLE;
 SELECT * FROM unchanged;
+-- A role that is only a member of pg_monitor reads every queue's metrics
+-- and statistics, and no message: not the queue, not the archive.
+CREATE ROLE regress_pgmq_monitor IN ROLE pg_monitor;
+SET ROLE regress_pgmq_monitor;
+SELECT queue_name, queue_length, queue_visible_length, total_messages FROM pgmq.metrics('priv_q');
+SELECT queue_name, queue_length, total_messages FROM pgmq.metrics_all() WHERE queue_name = 'priv_q';
+SELECT queue_name, visible + in_flight + delayed AS depth FROM pgmq.queue_stats WHERE queue_name = 'priv_q';
+SELECT public.err($$SELECT message FROM pgmq.q_priv_q$$) AS queue_bodies,
+       public.err($$SELECT message FROM pgmq.a_priv_q$$) AS archive_bodies;
+SELECT * FROM pg_temp.outcome(:some_id, ARRAY['send', 'consume', 'archive', 'admin']);
+RESET ROLE;
+SELECT * FROM unchanged;
 
 --
 -- Each grant listed above is needed: without any one of them, these calls
@@ -329,9 +341,9 @@ RESET ROLE;
 DROP DATABASE regress_pgmq_schema;
 
 -- Roles are cluster-wide: remove them and what they were granted.
-DROP OWNED BY regress_pgmq_producer, regress_pgmq_consumer, regress_pgmq_metrics,
+DROP OWNED BY regress_pgmq_producer, regress_pgmq_consumer, regress_pgmq_metrics, regress_pgmq_monitor,
               regress_pgmq_nobody, regress_pgmq_partial;
-DROP ROLE regress_pgmq_producer, regress_pgmq_consumer, regress_pgmq_metrics,
+DROP ROLE regress_pgmq_producer, regress_pgmq_consumer, regress_pgmq_metrics, regress_pgmq_monitor,
           regress_pgmq_nobody, regress_pgmq_partial, regress_pgmq_schema_owner,
           regress_pgmq_installer;
 SELECT count(*) AS roles_left FROM pg_roles WHERE rolname LIKE 'regress\_pgmq\_%';

@@ -218,7 +218,9 @@ PG_FUNCTION_INFO_V1(pgmq_c_create_non_partitioned);
 Datum
 pgmq_c_create_non_partitioned(PG_FUNCTION_ARGS)
 {
-	create_queue(queue_name_from_arg(fcinfo, 0), false);
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_queue(name, false));
 	PG_RETURN_VOID();
 }
 
@@ -228,7 +230,9 @@ PG_FUNCTION_INFO_V1(pgmq_c_create_unlogged);
 Datum
 pgmq_c_create_unlogged(PG_FUNCTION_ARGS)
 {
-	create_queue(queue_name_from_arg(fcinfo, 0), true);
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_queue(name, true));
 	PG_RETURN_VOID();
 }
 
@@ -277,7 +281,11 @@ PG_FUNCTION_INFO_V1(pgmq_c_drop_queue);
 Datum
 pgmq_c_drop_queue(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(drop_queue(queue_name_from_arg(fcinfo, 0)));
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	bool		dropped;
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, dropped = drop_queue(name));
+	PG_RETURN_BOOL(dropped);
 }
 
 PG_FUNCTION_INFO_V1(pgmq_c_drop_queue_deprecated);
@@ -292,11 +300,9 @@ pgmq_c_drop_queue_deprecated(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
 			 errmsg("drop_queue(queue_name, partitioned) is deprecated"),
 			 errhint("Use drop_queue(queue_name) instead; this form will be removed in PGMQ v2.0.")));
-	(void) drop_queue(name);
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, (void) drop_queue(name));
 	PG_RETURN_BOOL(true);
 }
-
-PG_FUNCTION_INFO_V1(pgmq_c_purge_queue);
 
 /*
  * pgmq.purge_queue(queue_name): how many messages there were, then an empty
@@ -308,10 +314,9 @@ PG_FUNCTION_INFO_V1(pgmq_c_purge_queue);
  * REPEATABLE READ transaction took its snapshot (TRUNCATE removes those
  * too; the transaction's own snapshot would not count them).
  */
-Datum
-pgmq_c_purge_queue(PG_FUNCTION_ARGS)
+static int64
+purge_queue(const char *name)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	const char *qtable = queue_cache_table(entry);
 	SPIPlanPtr	count_plan;
@@ -329,6 +334,18 @@ pgmq_c_purge_queue(PG_FUNCTION_ARGS)
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	run_sql(psprintf("TRUNCATE TABLE %s", qtable), 0, NULL, NULL, SPI_OK_UTILITY);
 	SPI_finish();
+	return count;
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_purge_queue);
+
+Datum
+pgmq_c_purge_queue(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+	int64		count;
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, count = purge_queue(name));
 	PG_RETURN_INT64(count);
 }
 

@@ -514,11 +514,10 @@ dedup_send(QueueCacheEntry *entry, int nmsgs, Datum *msgs, bool *msgs_null,
 	text	   *queue = cstring_to_text(get_rel_name(relid) + 2);
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz expires_at;
-	AclResult	aclresult;
 
-	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, OBJECT_TABLE, get_rel_name(relid));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		refusal_raise(text_to_cstring(queue), QUEUE_ACCESS_SEND,
+					  psprintf("permission denied for table %s", get_rel_name(relid)));
 	/*
 	 * The queue's head mark (head_mark.c) passes no id drawn by a
 	 * transaction that held this lock when the mark was worked out: hold it

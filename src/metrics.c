@@ -21,6 +21,11 @@
  * errors Postgres gives; for a partitioned queue it counts the default
  * partition's rows in the same pass.
  *
+ * Monitoring needs no right on the messages: for members of pg_monitor
+ * that may not read a queue themselves, its pass runs as the owner of the
+ * queue table, as queue_stats does.  Anyone else is refused with the
+ * queue's name (refusal.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "pgmq_c.h"
@@ -30,6 +35,7 @@
 #include "access/relation.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -39,6 +45,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -203,7 +210,7 @@ metrics_age(TimestampTz now, TimestampTz then)
  * check and errors are the same.
  */
 static Datum
-metrics_total(Oid sequence, bool *isnull)
+metrics_total(const char *name, Oid sequence, bool *isnull)
 {
 	LOCAL_FCINFO(fcinfo, 1);
 	Datum		result;
@@ -211,6 +218,9 @@ metrics_total(Oid sequence, bool *isnull)
 	*isnull = !OidIsValid(sequence);
 	if (*isnull)
 		return (Datum) 0;
+	if (pg_class_aclcheck(sequence, GetUserId(), ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
+		refusal_raise(name, QUEUE_ACCESS_METRICS,
+					  psprintf("permission denied for sequence %s", get_rel_name(sequence)));
 	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
 	fcinfo->args[0].value = ObjectIdGetDatum(sequence);
 	fcinfo->args[0].isnull = false;
@@ -285,6 +295,23 @@ metrics_by_sql(QueueCacheEntry *entry, TupleDesc tupdesc, Datum *values, bool *n
 }
 
 /*
+ * Whether the queue's pass runs as the owner of its table: for members of
+ * pg_monitor that may not read the table and its sequence themselves.
+ */
+static bool
+metrics_as_owner(QueueCacheEntry *entry)
+{
+	Oid			user = GetUserId();
+	Oid			sequence = queue_cache_sequence(entry);
+
+	if (pg_class_aclcheck(queue_cache_relid(entry), user, ACL_SELECT) == ACLCHECK_OK &&
+		(!OidIsValid(sequence) ||
+		 pg_class_aclcheck(sequence, user, ACL_SELECT | ACL_USAGE) == ACLCHECK_OK))
+		return false;
+	return has_privs_of_role(user, ROLE_PG_MONITOR);
+}
+
+/*
  * One queue's metrics_result row into values/nulls (name as given).  Must
  * be called connected to SPI.  `snapshot` is what a heap scan reads with.
  */
@@ -295,6 +322,12 @@ metrics_queue(const char *name, Snapshot snapshot, TupleDesc tupdesc, Datum *val
 	Relation	rel = relation_open(queue_cache_relid(entry), NoLock);
 	AttrNumber	enqueued_att;
 	AttrNumber	vt_att;
+	bool		as_owner = metrics_as_owner(entry);
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (as_owner)
+		queue_become_owner(queue_cache_relid(entry), &save_userid, &save_sec_context);
 
 	values[0] = CStringGetTextDatum(name);
 	nulls[0] = false;
@@ -313,7 +346,7 @@ metrics_queue(const char *name, Snapshot snapshot, TupleDesc tupdesc, Datum *val
 		}
 		else
 			nulls[2] = nulls[3] = true;
-		values[4] = metrics_total(queue_cache_sequence(entry), &nulls[4]);
+		values[4] = metrics_total(name, queue_cache_sequence(entry), &nulls[4]);
 		values[5] = TimestampTzGetDatum(now);
 		values[6] = Int64GetDatum(counts.depth.visible);
 		/* An ordinary table: not partitioned. */
@@ -321,6 +354,8 @@ metrics_queue(const char *name, Snapshot snapshot, TupleDesc tupdesc, Datum *val
 	}
 	else
 		metrics_by_sql(entry, tupdesc, values, nulls);
+	if (as_owner)
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 	/* The lock stays until the transaction ends, as a query's does. */
 	relation_close(rel, NoLock);
 }

@@ -904,7 +904,27 @@ registered_partitioned(const char *name)
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_create_partitioned);
+/*
+ * How many partitions upkeep makes ahead of use (premake,
+ * leading_partition): at least 1, and at most PARTITIONS_AHEAD_MAX, since
+ * each pass makes them all at once and a typo of a few zeroes would have it
+ * create partitions for hours.
+ */
+#define PARTITIONS_AHEAD_MAX 1000
+
+static int32
+partitions_ahead_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	int32		ahead;
+
+	arg_not_null(fcinfo, argno, what);
+	ahead = PG_GETARG_INT32(argno);
+	if (ahead < 1 || ahead > PARTITIONS_AHEAD_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and %d, got %d", what, PARTITIONS_AHEAD_MAX, ahead)));
+	return ahead;
+}
 
 /*
  * pgmq.create_partitioned(queue_name, partition_interval, retention_interval,
@@ -912,10 +932,9 @@ PG_FUNCTION_INFO_V1(pgmq_c_create_partitioned);
  * default partition and `premake` partitions made ahead.  Idempotent: for a
  * queue that is already partitioned, nothing changes.
  */
-Datum
-pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
+static void
+create_partitioned(FunctionCallInfo fcinfo, const char *name)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *partition_interval = text_arg(fcinfo, 1, "partition_interval");
 	char	   *retention_interval = text_arg(fcinfo, 2, "retention_interval");
 	int32		premake;
@@ -928,12 +947,7 @@ pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
 	bool		registered;
 	MaintenanceCounts counts;
 
-	arg_not_null(fcinfo, 3, "premake");
-	premake = PG_GETARG_INT32(3);
-	if (premake < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("premake must be at least 1, got %d", premake)));
+	premake = partitions_ahead_arg(fcinfo, 3, "premake");
 	spec = parse_spec(partition_interval, retention_interval);
 	keycol = spec.by_time ? "enqueued_at" : "msg_id";
 	akeycol = spec.by_time ? "archived_at" : "msg_id";
@@ -946,7 +960,7 @@ pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
 					 errmsg("queue \"%s\" already exists and is not partitioned", name),
 					 errhint("Drop the queue first to re-create it partitioned; convert_archive_partitioned converts only its archive.")));
 		SPI_finish();
-		PG_RETURN_VOID();
+		return;
 	}
 
 	qrel = partitioned_table(name, "q", "queue table", false, keycol);
@@ -982,6 +996,16 @@ pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
 	memset(&counts, 0, sizeof(counts));
 	partitions_maintain(name, &counts);
 	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_create_partitioned);
+
+Datum
+pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_partitioned(fcinfo, name));
 	PG_RETURN_VOID();
 }
 
@@ -1007,12 +1031,7 @@ pgmq_c_convert_archive_partitioned(PG_FUNCTION_ARGS)
 	Oid			arel;
 	MaintenanceCounts counts;
 
-	arg_not_null(fcinfo, 3, "leading_partition");
-	leading = PG_GETARG_INT32(3);
-	if (leading < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("leading_partition must be at least 1, got %d", leading)));
+	leading = partitions_ahead_arg(fcinfo, 3, "leading_partition");
 	spec = parse_spec(partition_interval, retention_interval);
 	akeycol = spec.by_time ? "archived_at" : "msg_id";
 	queue_lock(name);

@@ -73,6 +73,39 @@ extern void queue_become_owner(Oid relid, Oid *save_userid, int *save_sec_contex
 extern void queue_check_adoptable_kind(Oid relid, const char *what, const QueueColumn *layout,
 									   int ncolumns, char relkind);
 
+/*
+ * refusal.c: a privilege error (42501) names the queue, and the hint says
+ * how to get access.  refusal_rethrow is for PG_CATCH blocks around a
+ * queue's statements.
+ */
+typedef enum QueueAccess
+{
+	QUEUE_ACCESS_SEND,			/* grant_queue(..., 'send') */
+	QUEUE_ACCESS_CONSUME,		/* grant_queue(..., 'consume') */
+	QUEUE_ACCESS_METRICS,		/* grant_queue(..., 'all') */
+	QUEUE_ACCESS_MANAGE			/* the owner's rights: create, drop, purge, policy */
+} QueueAccess;
+
+extern void refusal_raise(const char *queue_name, QueueAccess access, const char *why)
+			pg_attribute_noreturn();
+extern void refusal_rethrow(const char *queue_name, QueueAccess access, MemoryContext context)
+			pg_attribute_noreturn();
+
+/* Run `statement`; a privilege error it raises names the queue. */
+#define REFUSALS_NAME_QUEUE(queue_name, access, statement) \
+	do { \
+		MemoryContext refusal_context_ = CurrentMemoryContext; \
+		PG_TRY(); \
+		{ \
+			statement; \
+		} \
+		PG_CATCH(); \
+		{ \
+			refusal_rethrow((queue_name), (access), refusal_context_); \
+		} \
+		PG_END_TRY(); \
+	} while (0)
+
 /* admin.c: helpers partitions.c shares with create */
 extern void admin_run_sql(const char *sql, int nargs, Oid *argtypes, Datum *values, int expected);
 extern char *admin_relation_sql_name(Oid relid);

@@ -123,8 +123,6 @@ check_no_cycle(const char *queue, const char *dlq)
 						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_set_queue_policy);
-
 /*
  * pgmq.set_queue_policy(queue_name, max_receives, dead_letter_queue,
  *						 retention, archive_retention, dedup_window)
@@ -132,10 +130,9 @@ PG_FUNCTION_INFO_V1(pgmq_c_set_queue_policy);
  * Replaces the queue's whole policy; NULL is "no limit / off", and all NULL
  * removes the policy.
  */
-Datum
-pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
+static void
+set_queue_policy(FunctionCallInfo fcinfo, const char *name)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *queue;
 	char	   *dlq = NULL;
 	Oid			relid;
@@ -206,6 +203,16 @@ pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
 	/* Every backend re-reads the policy on its next call on this queue. */
 	if (OidIsValid(relid))
 		CacheInvalidateRelcacheByRelid(relid);
+}
+
+PG_FUNCTION_INFO_V1(pgmq_c_set_queue_policy);
+
+Datum
+pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
+{
+	char	   *name = queue_name_from_arg(fcinfo, 0);
+
+	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, set_queue_policy(fcinfo, name));
 	PG_RETURN_VOID();
 }
 

@@ -804,13 +804,43 @@ queue_plan_without_seqscan(SPIPlanPtr plan)
 	ReleaseCachedPlan(cplan, CurrentResourceOwner);
 }
 
-/* Execute the queue's plan `which` (prepared on first use). */
+/* The access grant_queue gives for plan `which`, for a refusal's hint. */
+static QueueAccess
+plan_access(QueuePlan which)
+{
+	switch (which)
+	{
+		case QPLAN_SEND:
+		case QPLAN_SEND_WITH_ID:
+		case QPLAN_SEND_BATCH_WITH_IDS:
+		case QPLAN_SEND_BATCH:
+			return QUEUE_ACCESS_SEND;
+		case QPLAN_METRICS:
+		case QPLAN_METRICS_PARTITIONED:
+		case QPLAN_DEPTH:
+		case QPLAN_COUNT_ALL:
+			return QUEUE_ACCESS_METRICS;
+		case QPLAN_MOVE_EXHAUSTED:
+		case QPLAN_EXPIRE:
+		case QPLAN_EXPIRE_ARCHIVE:
+			return QUEUE_ACCESS_MANAGE;
+		default:
+			return QUEUE_ACCESS_CONSUME;
+	}
+}
+
+/*
+ * Execute the queue's plan `which` (prepared on first use).  A privilege
+ * error names the queue (refusal.c).
+ */
 uint64
 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
 {
 	SPIPlanPtr	plan = queue_cache_plan(entry, which);
+	uint64		n;
 
 	if (plan_templates[which].by_index)
 		queue_plan_without_seqscan(plan);
-	return result_execute(plan, values, nulls);
+	REFUSALS_NAME_QUEUE(entry->name, plan_access(which), n = result_execute(plan, values, nulls));
+	return n;
 }

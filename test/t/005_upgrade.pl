@@ -335,6 +335,28 @@ for my $path (@paths)
     same_text(schema_dump($db, 'pgmq.q_orders', 'pgmq.a_orders', 'pgmq.q_events', 'pgmq.a_events'),
         $fresh_dump, "$name: the same schema dump as a fresh install");
 
+    # pg_monitor reads no message of a queue made before the update (0.1.0
+    # granted it SELECT on every queue table) nor of one made after, and
+    # still reads their metrics.
+    $node->safe_psql($db, q{SELECT pgmq.create('later')});
+    is( $node->safe_psql($db, q{
+            SELECT string_agg(format('%s %s', c.oid::regclass, has_table_privilege('pg_monitor', c.oid, 'SELECT')),
+                              ', ' ORDER BY c.relname)
+            FROM pg_class c
+            WHERE c.relnamespace = 'pgmq'::regnamespace AND c.relkind IN ('r', 'S')
+              AND c.relname ~ '^[qa]_(orders|later)'}),
+        'pgmq.a_later f, pgmq.a_orders f, pgmq.q_later f, pgmq.q_later_msg_id_seq f, '
+          . 'pgmq.q_orders f, pgmq.q_orders_msg_id_seq f',
+        "$name: pg_monitor has no right on queue tables made before or after the update");
+    is( $node->safe_psql($db, q{
+            CREATE ROLE monitor_only IN ROLE pg_monitor;
+            SET ROLE monitor_only;
+            SELECT string_agg(queue_name || ' ' || queue_length, ', ' ORDER BY queue_name) FROM pgmq.metrics_all();
+            RESET ROLE;
+            DROP ROLE monitor_only;}),
+        'events 4, later 0, orders 3', "$name: a pg_monitor member reads every queue's metrics");
+    $node->safe_psql($db, q{SELECT pgmq.drop_queue('later')});
+
     # The old queue: everything as it was, and working.
     is($node->safe_psql($db, $state), $before,
         "$name: queues, messages, archive, msg_ids and metrics unchanged");
