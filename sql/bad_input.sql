@@ -349,6 +349,15 @@ SELECT msg_id FROM pgmq.read('bad_q', 30, 1);
 ROLLBACK;
 SELECT * FROM unchanged;
 
+-- An argument a megabyte long is not echoed whole: an error quotes at most
+-- 64 bytes of it, cut on a character boundary, and "...".
+SELECT public.err($$SELECT pgmq.read(repeat('q', 1000000), 30, 1)$$);
+SELECT public.err($$SELECT pgmq.metrics(repeat('é', 500000))$$);
+SELECT public.err($$SELECT pgmq.set_vt('bad_q', '{1}', repeat('x', 1000000))$$);
+SELECT public.err($$SELECT pgmq.set_queue_policy('bad_q', max_receives => 1, dead_letter_queue => repeat('d', 1000000))$$);
+SELECT public.err($$SELECT pgmq.create_partitioned('bad_p', repeat('9', 1000000), '10')$$);
+SELECT * FROM unchanged;
+
 -- After all that, the queue works as before.
 SELECT msg_id, read_ct, message, headers FROM pgmq.read('bad_q', 30, 10);
 SELECT msg_id, message FROM pgmq.a_bad_q;

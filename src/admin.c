@@ -251,7 +251,7 @@ drop_queue(const char *name)
 	if (!OidIsValid(qrel))
 	{
 		ereport(NOTICE,
-				(errmsg("pgmq queue `%s` does not exist", name)));
+				(errmsg("pgmq queue `%s` does not exist", shown_input(name))));
 		return false;
 	}
 	arel = queue_relation_oid(name, "a");

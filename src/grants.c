@@ -66,7 +66,7 @@ parse_access(FunctionCallInfo fcinfo, int argno)
 		return ACCESS_ALL;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("access must be send, consume or all, not \"%s\"", access)));
+			 errmsg("access must be send, consume or all, not \"%s\"", shown_input(access))));
 	return 0;					/* keep the compiler quiet */
 }
 
@@ -95,8 +95,8 @@ owned_queue_table(const char *name)
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", name),
-				 errhint("Create the queue first with pgmq.create('%s').", name)));
+				 errmsg("queue \"%s\" does not exist", shown_input(name)),
+				 errhint("Create the queue first with pgmq.create('%s').", shown_input(name))));
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);

@@ -191,7 +191,7 @@ queues_to_serve(const char *only_queue)
 	if (only_queue != NULL && queues == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", only_queue)));
+				 errmsg("queue \"%s\" does not exist", shown_input(only_queue))));
 	return queues;
 }
 

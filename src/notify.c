@@ -72,7 +72,7 @@ registered_queue(const char *name, const char *create_hint)
 	if (SPI_processed == 0 || !OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("Queue \"%s\" does not exist. %s", name, create_hint)));
+				 errmsg("Queue \"%s\" does not exist. %s", shown_input(name), create_hint)));
 	return relid;
 }
 
@@ -178,7 +178,7 @@ pgmq_c_disable_notify_insert(PG_FUNCTION_ARGS)
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation \"pgmq.%s\" does not exist", queue_table_name(name, "q"))));
+				 errmsg("relation \"pgmq.%s\" does not exist", queue_table_name(shown_input(name), "q"))));
 	queue_lock(name);
 	SPI_connect();
 	drop_trigger(relid);

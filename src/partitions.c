@@ -175,7 +175,7 @@ bad_interval(const char *argname, const char *value, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s: \"%s\"", argname, value),
+			 errmsg("invalid %s: \"%s\"", argname, shown_input(value)),
 			 errdetail("%s", detail)));
 }
 
@@ -732,8 +732,8 @@ partitions_maintain(const char *queue_name, MaintenanceCounts *counts)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
-							queue_table_name(name, strcmp(kind, "archive") == 0 ? "a" : "q")),
-					 errdetail("Queue \"%s\" is registered as partitioned.", name)));
+							queue_table_name(shown_input(name), strcmp(kind, "archive") == 0 ? "a" : "q")),
+					 errdetail("Queue \"%s\" is registered as partitioned.", shown_input(name))));
 		if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -1041,7 +1041,8 @@ pgmq_c_convert_archive_partitioned(PG_FUNCTION_ARGS)
 	if (!OidIsValid(arel))
 	{
 		ereport(NOTICE,
-				(errmsg("table \"%s.%s\" does not exist", PGMQ_SCHEMA, queue_table_name(name, "a"))));
+				(errmsg("table \"%s.%s\" does not exist", PGMQ_SCHEMA,
+						queue_table_name(shown_input(name), "a"))));
 		PG_RETURN_VOID();
 	}
 	if (get_rel_relkind(arel) == RELKIND_PARTITIONED_TABLE)
@@ -1055,7 +1056,7 @@ pgmq_c_convert_archive_partitioned(PG_FUNCTION_ARGS)
 	if (!admin_queue_registered(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", name),
+				 errmsg("queue \"%s\" does not exist", shown_input(name)),
 				 errdetail("Table %s exists, but pgmq.meta has no queue of that name.",
 						   admin_relation_sql_name(arel))));
 	old_name = psprintf("%s_old", queue_table_name(name, "a"));
@@ -1125,7 +1126,7 @@ pgmq_c_maintain_partitions(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
-						queue_table_name(name, "q"))));
+						queue_table_name(shown_input(name), "q"))));
 	memset(&counts, 0, sizeof(counts));
 	partitions_maintain(name, &counts);
 	values[0] = Int64GetDatum(counts.partitions_created);

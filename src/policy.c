@@ -71,8 +71,8 @@ require_registered(const char *name)
 	if (registered == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", name),
-				 errhint("Create the queue first with pgmq.create('%s').", name)));
+				 errmsg("queue \"%s\" does not exist", shown_input(name)),
+				 errhint("Create the queue first with pgmq.create('%s').", shown_input(name))));
 	return registered;
 }
 

@@ -557,11 +557,13 @@ qualified_name(const char *relname)
 static void
 report_missing_queue(const char *name)
 {
+	const char *shown = shown_input(name);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_TABLE),
 			 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
-					queue_table_name(name, "q")),
-			 errhint("Create the queue first with pgmq.create('%s').", name)));
+					queue_table_name(shown, "q")),
+			 errhint("Create the queue first with pgmq.create('%s').", shown)));
 }
 
 /*

@@ -92,6 +92,23 @@ queue_name_check_length(const char *name)
 						   nbytes, NAMEDATALEN - 1)));
 }
 
+/*
+ * Text a caller passed, as an error message shows it: cut after
+ * NAMEDATALEN bytes, on a character boundary, with "..." appended, so a
+ * megabyte argument does not come back in the error.  No queue name or
+ * valid setting is that long.
+ */
+char *
+shown_input(const char *text)
+{
+	int			len = strlen(text);
+	int			clipped = pg_mbcliplen(text, len, NAMEDATALEN);
+
+	if (clipped == len)
+		return pstrdup(text);
+	return psprintf("%s...", pnstrdup(text, clipped));
+}
+
 /* prefix_name, lowercased the way SQL lower() does it. */
 char *
 queue_table_name(const char *name, const char *prefix)

@@ -112,17 +112,18 @@ existing_queue(const char *name)
 
 /*
  * A source name from a header, quoted for a message: any text can be
- * there, so a long one is cut (a queue name is at most 47 characters).
+ * there, so a long one is cut (shown_input), the cut marked outside the
+ * quotes.
  */
 static char *
 shown_name(const char *name)
 {
-	int			len = strlen(name);
-	int			clipped = pg_mbcliplen(name, len, NAMEDATALEN);
+	char	   *shown = shown_input(name);
 
-	if (clipped == len)
+	if (strcmp(shown, name) == 0)
 		return quote_literal_cstr(name);
-	return psprintf("%s...", quote_literal_cstr(pnstrdup(name, clipped)));
+	shown[strlen(shown) - 3] = '\0';	/* without shown_input's "..." */
+	return psprintf("%s...", quote_literal_cstr(shown));
 }
 
 /* Index of the target with this queue table in plan->targets, added if new. */
@@ -432,8 +433,8 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
-						queue_table_name(name, "a")),
-				 errdetail("Queue \"%s\" has no archive table.", name)));
+						queue_table_name(shown_input(name), "a")),
+				 errdetail("Queue \"%s\" has no archive table.", shown_input(name))));
 	target_relid = existing_queue(target_name);
 
 	values[0] = TimestampTzGetDatum(since);

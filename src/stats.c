@@ -190,7 +190,7 @@ pgmq_c_stats_reset(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("relation \"%s.%s\" does not exist", PGMQ_SCHEMA,
-							queue_table_name(name, "q"))));
+							queue_table_name(shown_input(name), "q"))));
 		slot = queue_slot_acquire(relid, false);
 		if (slot != NULL)
 			reset_slot(slot, now);

@@ -557,7 +557,8 @@ pgmq_c_bind_topic(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("Queue \"%s\" does not exist. Create the queue first using pgmq.create()", queue)));
+				 errmsg("Queue \"%s\" does not exist. Create the queue first using pgmq.create()",
+						shown_input(queue))));
 	result_run_sql("INSERT INTO " PGMQ_SCHEMA ".topic_bindings (pattern, queue_name)"
 				   " VALUES ($1, $2)"
 				   " ON CONFLICT ON CONSTRAINT topic_bindings_unique_pattern_queue DO NOTHING",

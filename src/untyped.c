@@ -64,15 +64,43 @@ untyped_is_json_array(const char *value)
 	return *skip_spaces(value) == '[';
 }
 
-/* The value read by the input function of typid; its errors are the type's. */
+/*
+ * The value read by the input function of typid; its errors are the
+ * type's, except that an input function's message quoting a long value
+ * whole ("invalid input syntax for type timestamp with time zone:" and 4 MB)
+ * quotes it cut (shown_input).
+ */
 Datum
 untyped_parse(const char *value, Oid typid)
 {
 	Oid			typinput;
 	Oid			typioparam;
+	MemoryContext context = CurrentMemoryContext;
+	Datum		result;
 
 	getTypeInputInfo(typid, &typinput, &typioparam);
-	return OidInputFunctionCall(typinput, (char *) value, typioparam, -1);
+	PG_TRY();
+	{
+		result = OidInputFunctionCall(typinput, (char *) value, typioparam, -1);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char	   *quoted;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		quoted = psprintf("\"%s\"", value);
+		if (strlen(value) <= NAMEDATALEN || edata->message == NULL ||
+			strstr(edata->message, quoted) == NULL)
+			PG_RE_THROW();
+		FlushErrorState();
+		*strstr(edata->message, quoted) = '\0';
+		edata->message = psprintf("%s\"%s\"", edata->message, shown_input(value));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
 }
 
 /*

@@ -58,9 +58,12 @@
 #     thousands of calls cannot afford seconds each.  statement_timeout is
 #     5 s, so a call that hangs fails the run (57014) instead of CI.
 #   - premake (create_partitioned) and leading_partition
-#     (convert_archive_partitioned) are at most 100: 1,000 hourly
-#     partitions made ahead take longer than the statement timeout, a cost
-#     the caller asked for, not a fault.
+#     (convert_archive_partitioned) from 101 to 1000 are made 100: 1,000
+#     hourly partitions made ahead take longer than the statement timeout,
+#     a cost the caller asked for, not a fault.  More than 1000 is refused
+#     (22023), so those values go through.
+#   - An error message longer than $MAX_MESSAGE characters is a finding:
+#     an argument echoed whole (a 4 MB name, say) must be cut.
 #   - Huge values are a few MB (a 4 MB text, a 2.5 MB jsonb, arrays of 5,000
 #     messages and 100,000 ids), not the 1 GB limit: they test the paths,
 #     not the machine's memory.
@@ -83,6 +86,7 @@ use Time::HiRes qw(time);
 my $seed = $ENV{PGMQ_C_FUZZ_SEED} // 20261202;
 my $ncalls = $ENV{PGMQ_C_FUZZ_CALLS} // 2000;
 my $batch_size = 250;
+my $MAX_MESSAGE = 1000;
 srand($seed);
 
 # Known bugs: each entry is [ the bug, a function that gets the function's
@@ -465,9 +469,9 @@ sub argument
 	}
 	if ($argname eq 'premake' || $argname eq 'leading_partition')
 	{
-		# Partitions made ahead, at most 100: see the header.
+		# Partitions made ahead: 101 to 1000 become 100, see the header.
 		my $v = argument($type, '', $fname);
-		return $v =~ /^'?(\d+)'?(::integer)?$/ && $1 > 100 ? '100' : $v;
+		return $v =~ /^'?(\d+)'?(::integer)?$/ && $1 > 100 && $1 <= 1000 ? '100' : $v;
 	}
 	if ($sane_call && rand() < 0.85)
 	{
@@ -664,6 +668,9 @@ while ($calls_done < $ncalls)
 		{
 			my ($k, $msg) = ($1, $2);
 			$sample{"msg:$funcs[$k]"} //= $msg;
+			finding('an error message echoes a long argument whole', $stmts[$k],
+				'message: ' . substr($msg, 0, 200) . '... (' . length($msg) . ' characters)')
+			  if length($msg) > $MAX_MESSAGE;
 			$findings[-1] .= "\n  message: $msg"
 			  if @findings && $findings[-1] =~ /\Q$stmts[$k]\E/ && $findings[-1] !~ /message:/;
 		}
