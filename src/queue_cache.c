@@ -31,6 +31,7 @@
 #include "lib/ilist.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -832,15 +833,49 @@ plan_access(QueuePlan which)
 }
 
 /*
+ * Does plan `which` write to a second table (the archive or a dead-letter
+ * queue) besides the queue table?
+ */
+static bool
+plan_writes_two_tables(QueuePlan which)
+{
+	switch (which)
+	{
+		case QPLAN_ARCHIVE:
+		case QPLAN_ARCHIVE_BATCH:
+		case QPLAN_READ_DLQ:
+		case QPLAN_READ_CONDITIONAL_DLQ:
+		case QPLAN_POP_DLQ:
+		case QPLAN_FIFO_LEASE_DLQ:
+		case QPLAN_MOVE_EXHAUSTED:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * Execute the queue's plan `which` (prepared on first use).  A privilege
  * error names the queue (refusal.c).
+ *
+ * A plan that writes two tables takes the queue table's lock first.  The
+ * executor would lock them in range-table order, and a kept plan of
+ * "WITH moved AS (DELETE FROM q ...) INSERT INTO a ..." locks the archive
+ * before the queue table; partition upkeep locks a queue table, then its
+ * archive (partitions.c), so the two deadlocked (found by
+ * test/t/019_crash_cycles.pl; partition-upkeep.spec shows it).  Queue
+ * table first, everywhere.  The lock is taken before the plan is looked
+ * up: taking it may process invalidations.
  */
 uint64
 queue_execute(QueueCacheEntry *entry, QueuePlan which, Datum *values, const char *nulls)
 {
-	SPIPlanPtr	plan = queue_cache_plan(entry, which);
+	SPIPlanPtr	plan;
 	uint64		n;
 
+	if (plan_writes_two_tables(which))
+		LockRelationOid(entry->queue_relid, RowExclusiveLock);
+	plan = queue_cache_plan(entry, which);
 	if (plan_templates[which].by_index)
 		queue_plan_without_seqscan(plan);
 	REFUSALS_NAME_QUEUE(entry->name, plan_access(which), n = result_execute(plan, values, nulls));
