@@ -197,23 +197,6 @@ sub start_clients
 	return @running;
 }
 
-# A known bug, allowed until it is fixed: an archive on a partitioned queue
-# can deadlock with the worker's partition upkeep.  The archive's kept plan
-# locks the archive table and then the queue table; upkeep, having made a
-# partition of the queue table, holds it EXCLUSIVE and goes on to lock the
-# archive table.  Whichever runs the deadlock check first fails with 40P01;
-# when it is the client, its script stops there, which takes nothing away
-# from the checks (the transaction was rolled back before "try").
-my $known_deadlocks = 0;
-
-sub known_error
-{
-	my ($script, $line, $error) = @_;
-	return 0 unless $error eq 'deadlock detected';
-	my @lines = split /\n/, slurp_file($script);
-	return ($lines[ $line - 1 ] // '') =~ /pgmq\.archive\('part'/;
-}
-
 # Wait for the clients to end (the crash ends their connections), then
 # check that none stopped on an SQL error: each ran its script to the end
 # or lost its connection.
@@ -227,12 +210,6 @@ sub finish_clients
 		for (split /\n/, slurp_file("$c->{out}.err"))
 		{
 			next unless /ERROR:/;
-			if (/^psql:(.*):(\d+): ERROR:  (.*)$/ && known_error($1, $2, $3))
-			{
-				$known_deadlocks++;
-				note "$c->{name}: known bug: $_";
-				next;
-			}
 			push @errors, "$c->{name}: $_";
 		}
 	}
@@ -498,13 +475,9 @@ for my $cycle (1 .. $cycles)
 
 	if ($kill)
 	{
-		# Not consumer_a's backend: it may end at any time on the known
-		# deadlock, and a backend that ended by itself would leave us
-		# waiting for its death by signal 9.
 		my @pids = ids_of(q{
             SELECT pid FROM pg_stat_activity
-             WHERE application_name LIKE 'crash\_%'
-               AND application_name <> 'crash_consumer_a'});
+             WHERE application_name LIKE 'crash\_%'});
 		my $offset = -s $node->logfile;
 		my $victim;
 		while (@pids && !defined $victim)
@@ -524,8 +497,6 @@ for my $cycle (1 .. $cycles)
 	finish_clients($cycle, @running);
 	check_recovery($what, $cycle);
 }
-
-note "known bug: $known_deadlocks archives on the partitioned queue deadlocked with partition upkeep";
 
 $node->stop;
 done_testing();
