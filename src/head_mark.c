@@ -37,7 +37,8 @@
  * and the mark starts again; a sequence with CACHE above 1 (ids out of
  * order between sessions) turns the mark off for the queue, and so does a
  * queue without a primary key (partitioned).  Without shared memory
- * (pgmq_c not preloaded) there is no mark.
+ * (pgmq_c not preloaded) there is no mark, nor on a hot standby (see
+ * head_mark_round).
  *
  *-------------------------------------------------------------------------
  */
@@ -49,6 +50,7 @@
 #include "access/relscan.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
@@ -279,6 +281,19 @@ head_mark_round(QueueCacheEntry *entry)
 
 	if (!queue_slots_enabled() || !use_head_mark || !OidIsValid(seqrelid))
 		return head_mark_get(relid);
+
+	/*
+	 * On a hot standby step 2 cannot work: the primary's writers hold no
+	 * lock here (only ACCESS EXCLUSIVE locks are replayed), so a round
+	 * would see none of them and raise the mark past a message whose
+	 * transaction is still open on the primary.  The pick fails anyway
+	 * (the transaction is read-only), but the mark lives in shared memory
+	 * and would outlast a promotion, hiding that message from every read
+	 * on the new primary.  So no mark during recovery; rounds start afresh
+	 * once it is over.
+	 */
+	if (RecoveryInProgress())
+		return PG_INT64_MIN;
 	if (rounds == NULL)
 	{
 		HASHCTL		ctl;

@@ -20,6 +20,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
@@ -309,12 +310,17 @@ PG_FUNCTION_INFO_V1(pgmq_c_run_maintenance);
  * pgmq.run_maintenance(queue_name DEFAULT NULL): one pass now, from SQL,
  * with or without the worker.  A row per queue served: what was done to
  * it, or the error that made the pass skip it.
+ *
+ * A pass only writes, so in a read-only transaction (on a hot standby, say)
+ * it is refused up front: otherwise every queue would fail on its own and
+ * come back as a row whose error says so.
  */
 Datum
 pgmq_c_run_maintenance(PG_FUNCTION_ARGS)
 {
 	char	   *only_queue = PG_ARGISNULL(0) ? NULL : queue_name_from_arg(fcinfo, 0);
 
+	PreventCommandIfReadOnly("pgmq.run_maintenance()");
 	InitMaterializedSRF(fcinfo, 0);
 	maintenance_run(only_queue, false, add_result_row, fcinfo->resultinfo);
 	return (Datum) 0;
