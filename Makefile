@@ -26,7 +26,7 @@ endif
 TEST_CONFIG = $(srcdir)/test/pgmq_c.conf
 
 # pg_regress: one file per area of the SQL API, in sql/ and expected/.
-REGRESS = install names queues send read ack metrics untyped bad_input cache privileges hardening policies redrive partitioned notify stats fifo topics dedup grants
+REGRESS = install names queues send read ack metrics untyped bad_input cache privileges hardening policies redrive partitioned notify stats fifo topics dedup grants search_path
 REGRESS_OPTS = --temp-instance=tmp_check --temp-config=$(TEST_CONFIG) --encoding=UTF8
 
 # Isolation specs: test/isolation/specs/*.spec, expected in test/isolation/expected/.

@@ -294,7 +294,7 @@ archive_estimate_plan(void)
 {
 	Oid			argtypes[1] = {OIDOID};
 	SPIPlanPtr	plan = SPI_prepare("SELECT pg_catalog.sum(GREATEST(c.reltuples, 0))::pg_catalog.int8"
-								   " FROM pg_catalog.pg_class c WHERE c.oid" EQ "$1 OR c.oid IN"
+								   " FROM pg_catalog.pg_class c WHERE c.oid" EQ "$1 OR c.oid" EQ "ANY"
 								   " (SELECT i.inhrelid FROM pg_catalog.pg_inherits i"
 								   " WHERE i.inhparent" EQ "$1)",
 								   1, argtypes);

@@ -53,6 +53,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
@@ -928,6 +929,15 @@ pgmq_c_maintenance_main(Datum main_arg)
 
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname(MAINTENANCE_TYPE);
+
+	/*
+	 * The worker runs as a superuser, with the database's settings: a
+	 * database owner's ALTER DATABASE ... SET search_path must not lead any
+	 * of its statements to functions or operators that owner planted.  Every
+	 * name in them is schema-qualified; an empty path makes sure (as the
+	 * logical replication apply worker does).
+	 */
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
 
 	StartTransactionCommand();
 	my_dbname = MemoryContextStrdup(TopMemoryContext, get_database_name(MyDatabaseId));
