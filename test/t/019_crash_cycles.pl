@@ -488,6 +488,9 @@ for my $cycle (1 .. $cycles)
 		ok(defined $victim, "$what: SIGKILL a client backend");
 		$node->wait_for_log(qr/\(PID $victim\) was terminated by signal 9/, $offset);
 		$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+		# Until recovery ends, psql can die before reading its input, and
+		# IPC::Run then dies of the broken pipe instead of retrying.
+		$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
 	}
 	else
 	{
