@@ -46,7 +46,14 @@ INSERT INTO g_calls (fn, stmt) VALUES
     ('drop_queue', $$SELECT pgmq.drop_queue('g_q')$$),
     ('create', $$SELECT pgmq.create('g_q_new')$$),
     ('set_queue_policy', $$SELECT pgmq.set_queue_policy('g_q', max_receives => 5)$$),
-    ('grant_queue', $$SELECT pgmq.grant_queue('g_q', 'regress_pgmq_g_none', 'all')$$);
+    ('grant_queue', $$SELECT pgmq.grant_queue('g_q', 'regress_pgmq_g_none', 'all')$$),
+    ('read_grouped', $$SELECT pgmq.read_grouped('g_q', 0, 1)$$),
+    ('create_fifo_index', $$SELECT pgmq.create_fifo_index('g_q')$$),
+    ('enable_notify_insert', $$SELECT pgmq.enable_notify_insert('g_q', 0)$$),
+    ('bind_topic', $$SELECT pgmq.bind_topic('g.*', 'g_q')$$),
+    ('run_maintenance', $$SELECT pgmq.run_maintenance('g_q')$$),
+    ('redrive', $$SELECT pgmq.redrive('g_dlq')$$),
+    ('replay', $$SELECT pgmq.replay('g_q', '2000-01-01', '2100-01-01')$$);
 GRANT SELECT ON g_calls TO PUBLIC;
 
 -- as the current role: each call with a fresh message (sent by the owner
@@ -59,7 +66,7 @@ $$;
 -- one message per call, so no call finds its message gone
 CREATE TEMP TABLE g_ids AS
     SELECT array_agg(id ORDER BY id) AS ids
-    FROM pgmq.send_batch('g_q', array_fill('{"by": "owner"}'::jsonb, ARRAY[16])) AS id;
+    FROM pgmq.send_batch('g_q', array_fill('{"by": "owner"}'::jsonb, ARRAY[24])) AS id;
 GRANT SELECT ON g_ids TO PUBLIC;
 
 SET ROLE regress_pgmq_g_send;

@@ -578,8 +578,6 @@ pgmq_c_read_grouped_head_with_poll(PG_FUNCTION_ARGS)
 	return fifo_read_with_poll(fcinfo, FIFO_HEADS);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_create_fifo_index);
-
 /*
  * pgmq.create_fifo_index(queue_name), also _create_fifo_index_if_not_exists:
  * the index on (group, msg_id) the FIFO reads use, q_<name>_group_idx.
@@ -587,8 +585,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_create_fifo_index);
  * use; this one serves them.  Needs the rights CREATE INDEX needs (the
  * queue table's owner); a second call does nothing.
  */
-Datum
-pgmq_c_create_fifo_index(PG_FUNCTION_ARGS)
+static Datum
+create_fifo_index_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
@@ -603,3 +601,5 @@ pgmq_c_create_fifo_index(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_create_fifo_index, create_fifo_index_body, 0, QUEUE_ACCESS_MANAGE)

@@ -304,8 +304,6 @@ add_result_row(const char *queue_name, const MaintenanceCounts *counts, const ch
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_run_maintenance);
-
 /*
  * pgmq.run_maintenance(queue_name DEFAULT NULL): one pass now, from SQL,
  * with or without the worker.  A row per queue served: what was done to
@@ -315,8 +313,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_run_maintenance);
  * it is refused up front: otherwise every queue would fail on its own and
  * come back as a row whose error says so.
  */
-Datum
-pgmq_c_run_maintenance(PG_FUNCTION_ARGS)
+static Datum
+run_maintenance_body(PG_FUNCTION_ARGS)
 {
 	char	   *only_queue = PG_ARGISNULL(0) ? NULL : queue_name_from_arg(fcinfo, 0);
 
@@ -325,3 +323,5 @@ pgmq_c_run_maintenance(PG_FUNCTION_ARGS)
 	maintenance_run(only_queue, false, add_result_row, fcinfo->resultinfo);
 	return (Datum) 0;
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_run_maintenance, run_maintenance_body, 0, QUEUE_ACCESS_MANAGE)

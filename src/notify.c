@@ -109,11 +109,9 @@ make_trigger(Oid relid, const char *name, int32 ms)
 				  0, NULL, NULL, SPI_OK_UTILITY);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_enable_notify_insert);
-
 /* pgmq.enable_notify_insert(queue_name, throttle_interval_ms DEFAULT 250) */
-Datum
-pgmq_c_enable_notify_insert(PG_FUNCTION_ARGS)
+static Datum
+enable_notify_insert_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	int32		ms = throttle_arg(fcinfo, 1);
@@ -135,11 +133,11 @@ pgmq_c_enable_notify_insert(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_update_notify_insert);
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_enable_notify_insert, enable_notify_insert_body, 0, QUEUE_ACCESS_MANAGE)
 
 /* pgmq.update_notify_insert(queue_name, throttle_interval_ms) */
-Datum
-pgmq_c_update_notify_insert(PG_FUNCTION_ARGS)
+static Datum
+update_notify_insert_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	int32		ms = throttle_arg(fcinfo, 1);
@@ -164,11 +162,11 @@ pgmq_c_update_notify_insert(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_disable_notify_insert);
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_update_notify_insert, update_notify_insert_body, 0, QUEUE_ACCESS_MANAGE)
 
 /* pgmq.disable_notify_insert(queue_name) */
-Datum
-pgmq_c_disable_notify_insert(PG_FUNCTION_ARGS)
+static Datum
+disable_notify_insert_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	Oid			argtypes[1] = {TEXTOID};
@@ -188,6 +186,8 @@ pgmq_c_disable_notify_insert(PG_FUNCTION_ARGS)
 	queue_events_throttle_reset(relid);
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_disable_notify_insert, disable_notify_insert_body, 0, QUEUE_ACCESS_MANAGE)
 
 PG_FUNCTION_INFO_V1(pgmq_c_notified_at);
 

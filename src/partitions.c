@@ -1009,8 +1009,6 @@ pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_convert_archive_partitioned);
-
 /*
  * pgmq.convert_archive_partitioned(table_name, partition_interval,
  * retention_interval, leading_partition): as in pgmq, the queue's archive
@@ -1018,8 +1016,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_convert_archive_partitioned);
  * archive takes its place, with `leading_partition` partitions made ahead.
  * An archive that is already partitioned, or missing, gets a NOTICE.
  */
-Datum
-pgmq_c_convert_archive_partitioned(PG_FUNCTION_ARGS)
+static Datum
+convert_archive_partitioned_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *partition_interval = text_arg(fcinfo, 1, "partition_interval");
@@ -1089,6 +1087,8 @@ pgmq_c_convert_archive_partitioned(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_convert_archive_partitioned, convert_archive_partitioned_body, 0, QUEUE_ACCESS_MANAGE)
 
 PG_FUNCTION_INFO_V1(pgmq_c_get_partition_col);
 

@@ -84,6 +84,7 @@ typedef enum QueueAccess
 	QUEUE_ACCESS_SEND,			/* grant_queue(..., 'send') */
 	QUEUE_ACCESS_CONSUME,		/* grant_queue(..., 'consume') */
 	QUEUE_ACCESS_METRICS,		/* grant_queue(..., 'all') */
+	QUEUE_ACCESS_MOVE,			/* redrive, replay: consume here, send there */
 	QUEUE_ACCESS_MANAGE			/* the owner's rights: create, drop, purge, policy */
 } QueueAccess;
 
@@ -91,6 +92,26 @@ extern void refusal_raise(const char *queue_name, QueueAccess access, const char
 			pg_attribute_noreturn();
 extern void refusal_rethrow(const char *queue_name, QueueAccess access, MemoryContext context)
 			pg_attribute_noreturn();
+
+/*
+ * fn, the SQL-callable function: body (PG_FUNCTION_ARGS), its privilege
+ * errors naming the queue given as argument argno (as given, unchecked:
+ * body checks its arguments, in its own order).
+ */
+#define QUEUE_FUNCTION_NAMING_REFUSALS(fn, body, argno, access) \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum \
+	fn(PG_FUNCTION_ARGS) \
+	{ \
+		char	   *queue_; \
+		Datum		result_; \
+		\
+		if (PG_ARGISNULL(argno)) \
+			return body(fcinfo); \
+		queue_ = text_to_cstring(PG_GETARG_TEXT_PP(argno)); \
+		REFUSALS_NAME_QUEUE(queue_, (access), result_ = body(fcinfo)); \
+		return result_; \
+	}
 
 /* Run `statement`; a privilege error it raises names the queue. */
 #define REFUSALS_NAME_QUEUE(queue_name, access, statement) \

@@ -305,8 +305,6 @@ redrive_report_stuck(const RedrivePlan *plan, const char *dlq_name)
 					 dlq_name)));
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_redrive);
-
 /*
  * pgmq.redrive(dead_letter_queue, target_queue, max_messages): move visible
  * dead letters, oldest first, back to their source queues (or all to
@@ -319,8 +317,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_redrive);
  * target moves them.  All of it in the caller's transaction: an error
  * anywhere moves nothing.
  */
-Datum
-pgmq_c_redrive(PG_FUNCTION_ARGS)
+static Datum
+redrive_body(PG_FUNCTION_ARGS)
 {
 	char	   *dlq_name = queue_name_from_arg(fcinfo, 0);
 	char	   *target_name = PG_ARGISNULL(1) ? NULL : queue_name_from_arg(fcinfo, 1);
@@ -389,7 +387,7 @@ pgmq_c_redrive(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(moved);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_replay);
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_redrive, redrive_body, 0, QUEUE_ACCESS_MOVE)
 
 /*
  * pgmq.replay(queue_name, since, until, target_queue): send the messages
@@ -402,8 +400,8 @@ PG_FUNCTION_INFO_V1(pgmq_c_replay);
  * window is the caller's bound on the work, and the whole replay commits
  * or none of it does (README, "Redrive and replay").
  */
-Datum
-pgmq_c_replay(PG_FUNCTION_ARGS)
+static Datum
+replay_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *target_name;
@@ -454,3 +452,5 @@ pgmq_c_replay(PG_FUNCTION_ARGS)
 	queue_events_count(target_relid, QUEUE_SENT, (int64) sent);
 	PG_RETURN_INT64((int64) sent);
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_replay, replay_body, 0, QUEUE_ACCESS_MOVE)

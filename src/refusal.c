@@ -32,6 +32,7 @@ access_word(QueueAccess access)
 			return "consume";
 		case QUEUE_ACCESS_METRICS:
 			return "all";
+		case QUEUE_ACCESS_MOVE:
 		case QUEUE_ACCESS_MANAGE:
 			break;
 	}
@@ -46,16 +47,49 @@ void
 refusal_raise(const char *queue_name, QueueAccess access, const char *why)
 {
 	const char *word = access_word(access);
+	const char *shown = shown_input(queue_name);
 
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for queue \"%s\"", queue_name),
+			 errmsg("permission denied for queue \"%s\"", shown),
 			 why != NULL ? errdetail("Postgres refused it: %s.", why) : 0,
 			 word != NULL ?
 			 errhint("The queue's owner can allow it: SELECT pgmq.grant_queue(%s, %s, '%s');",
-					 quote_literal_cstr(queue_name),
+					 quote_literal_cstr(shown),
 					 quote_literal_cstr(GetUserNameFromId(GetUserId(), false)), word) :
-			 errhint("Only the queue's owner may drop or purge it or change its policy; creating a queue takes the rights of the extension's owner.")));
+			 access == QUEUE_ACCESS_MOVE ?
+			 errhint("Moving messages takes 'consume' on the queue they leave and 'send' on the queue they go to (pgmq.grant_queue).") :
+			 errhint("Only the queue's owner may drop or purge it, change its policy, indexes, notifications or topic bindings; creating a queue takes the rights of the extension's owner.")));
+}
+
+/*
+ * The queue a refusal is about: the one whose table Postgres named, when
+ * the call touched another queue's table too (redrive and replay move
+ * messages between queues, a read may move dead letters), else the queue
+ * the call was given.  Queue tables are q_<name> and a_<name>.  (Only
+ * Postgres's English messages are recognised; in another language the
+ * given queue is named.)
+ */
+static const char *
+refused_queue(const char *message, const char *queue_name)
+{
+	static const char *const prefixes[] = {
+		"permission denied for table ",
+		"must be owner of table ",
+		"must be owner of relation ",
+	};
+
+	for (int i = 0; i < lengthof(prefixes); i++)
+	{
+		size_t		len = strlen(prefixes[i]);
+		const char *rel = message + len;
+
+		if (strncmp(message, prefixes[i], len) == 0 &&
+			(rel[0] == 'q' || rel[0] == 'a') && rel[1] == '_' && rel[2] != '\0' &&
+			pg_strcasecmp(rel + 2, queue_name) != 0)
+			return rel + 2;
+	}
+	return queue_name;
 }
 
 /*
@@ -80,5 +114,5 @@ refusal_rethrow(const char *queue_name, QueueAccess access, MemoryContext contex
 		PG_RE_THROW();
 	}
 	FlushErrorState();
-	refusal_raise(queue_name, access, edata->message);
+	refusal_raise(refused_queue(edata->message, queue_name), access, edata->message);
 }

@@ -539,9 +539,8 @@ topic_queue_arg(FunctionCallInfo fcinfo, int argno)
  * pgmq.bind_topic(pattern, queue_name): a valid pattern, a queue that
  * exists (by its name exactly as created); binding twice is harmless.
  */
-PG_FUNCTION_INFO_V1(pgmq_c_bind_topic);
-Datum
-pgmq_c_bind_topic(PG_FUNCTION_ARGS)
+static Datum
+bind_topic_body(PG_FUNCTION_ARGS)
 {
 	char	   *pattern = topic_arg(fcinfo, 0, true);
 	char	   *queue = topic_queue_arg(fcinfo, 1);
@@ -567,10 +566,11 @@ pgmq_c_bind_topic(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_bind_topic, bind_topic_body, 1, QUEUE_ACCESS_MANAGE)
+
 /* pgmq.unbind_topic(pattern, queue_name): true if the binding was there. */
-PG_FUNCTION_INFO_V1(pgmq_c_unbind_topic);
-Datum
-pgmq_c_unbind_topic(PG_FUNCTION_ARGS)
+static Datum
+unbind_topic_body(PG_FUNCTION_ARGS)
 {
 	char	   *pattern;
 	char	   *queue;
@@ -599,6 +599,8 @@ pgmq_c_unbind_topic(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_BOOL(deleted > 0);
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_unbind_topic, unbind_topic_body, 1, QUEUE_ACCESS_MANAGE)
 
 static int
 topic_rank_cmp(const void *a, const void *b)
