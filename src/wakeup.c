@@ -306,7 +306,15 @@ wakeup_notify_claim(Oid relid, int32 throttle_ms, TimestampTz now, TimestampTz *
 	return result;
 }
 
-/* The transaction that claimed a notification at `claimed` did not commit. */
+/*
+ * The transaction that claimed a notification at `claimed` did not commit.
+ *
+ * Known gap: a send that committed while the claim stood was throttled by
+ * it and notified nobody, and giving the claim back does not notify for it.
+ * Only a transaction that fails after its pre-commit step (a serialization
+ * failure at commit, say) gives a claim back, so the window is within one
+ * COMMIT; listeners hear of that message with the next notification.
+ */
 void
 wakeup_notify_unclaim(Oid relid, TimestampTz claimed, TimestampTz prev)
 {
