@@ -81,8 +81,8 @@ ok(@ids == 2 && $ids[0] == $ids[1] && $ids[0] > $first, 'and sends a batch with 
     \set VERBOSITY verbose
     SELECT * FROM pgmq.send('kept', '{}', '{"x-pgmq-dedup-id": "order-1"}'::jsonb)},
 	extra_params => [ '-U', 'outsider' ]);
-like($err, qr/42501: permission denied for table q_kept/,
-	'a role without INSERT gets 42501 naming the queue table, even for a repeat');
+like($err, qr/42501: permission denied for queue "kept"\nDETAIL:  Postgres refused it: permission denied for table q_kept\./,
+	'a role without INSERT gets 42501 naming the queue and its table, even for a repeat');
 
 #
 # A dump and restore keeps the keys with the messages they name.
