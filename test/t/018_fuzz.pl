@@ -56,7 +56,9 @@
 #     max_poll_seconds of 0, 1 (at most 5 times per run), a negative number
 #     or NULL, never its default of 5: a larger value only makes the call sleep, and a run of
 #     thousands of calls cannot afford seconds each.  statement_timeout is
-#     5 s, so a call that hangs fails the run (57014) instead of CI.
+#     5 s, so a call that hangs fails the run (57014) instead of CI
+#     (PGMQ_C_FUZZ_STATEMENT_TIMEOUT sets another, in seconds: under
+#     valgrind, test/valgrind/run, a call takes 20 to 50 times as long).
 #   - premake (create_partitioned) and leading_partition
 #     (convert_archive_partitioned) from 101 to 1000 are made 100: 1,000
 #     hourly partitions made ahead take longer than the statement timeout,
@@ -85,6 +87,7 @@ use Time::HiRes qw(time);
 
 my $seed = $ENV{PGMQ_C_FUZZ_SEED} // 20261202;
 my $ncalls = $ENV{PGMQ_C_FUZZ_CALLS} // 2000;
+my $statement_timeout = $ENV{PGMQ_C_FUZZ_STATEMENT_TIMEOUT} // 5;
 my $batch_size = 250;
 my $MAX_MESSAGE = 1000;
 srand($seed);
@@ -573,7 +576,7 @@ while ($calls_done < $ncalls)
 	my $n = $ncalls - $calls_done < $batch_size ? $ncalls - $calls_done : $batch_size;
 	my (@stmts, @funcs, %tx_reset);
 	my $script = "\\set VERBOSITY terse\n\\o /dev/null\n\\set ON_ERROR_STOP on\n"
-	  . "SET statement_timeout = '5s';\nSELECT fuzz.rebuild();\nSELECT fuzz.fp() AS fp \\gset\n"
+	  . "SET statement_timeout = '${statement_timeout}s';\nSELECT fuzz.rebuild();\nSELECT fuzz.fp() AS fp \\gset\n"
 	  . ($as_role ? "SET ROLE fz_role;\n" : '')
 	  . "\\set ON_ERROR_STOP off\n\\echo \@\@READY\n";
 	my $i = 0;
@@ -632,7 +635,7 @@ while ($calls_done < $ncalls)
 	my ($out, $err) = ('', '');
 	my $timed_out = 0;
 	my $ret = $node->psql('postgres', $script, stdout => \$out, stderr => \$err,
-		on_error_stop => 0, timeout => 600, timed_out => \$timed_out);
+		on_error_stop => 0, timeout => 120 * ($statement_timeout > 5 ? $statement_timeout : 5), timed_out => \$timed_out);
 	die "batch $batchno: psql timed out" if $timed_out;
 	if ($out !~ /^\@\@READY$/m)
 	{
