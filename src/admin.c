@@ -212,29 +212,26 @@ create_queue(const char *name, bool unlogged)
 	SPI_finish();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_create_non_partitioned);
-
 /* pgmq.create(queue_name) and pgmq.create_non_partitioned(queue_name) */
-Datum
-pgmq_c_create_non_partitioned(PG_FUNCTION_ARGS)
+static Datum
+create_non_partitioned_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_queue(name, false));
+	create_queue(queue_name_from_arg(fcinfo, 0), false);
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_create_unlogged);
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_create_non_partitioned, create_non_partitioned_body, 0,
+							   QUEUE_ACCESS_MANAGE)
 
 /* pgmq.create_unlogged(queue_name): unlogged queue table, logged archive. */
-Datum
-pgmq_c_create_unlogged(PG_FUNCTION_ARGS)
+static Datum
+create_unlogged_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_queue(name, true));
+	create_queue(queue_name_from_arg(fcinfo, 0), true);
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_create_unlogged, create_unlogged_body, 0, QUEUE_ACCESS_MANAGE)
 
 /* Drop the queue's tables and meta row; false (and a NOTICE) if none. */
 static bool
@@ -275,24 +272,18 @@ drop_queue(const char *name)
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_drop_queue);
-
 /* pgmq.drop_queue(queue_name) */
-Datum
-pgmq_c_drop_queue(PG_FUNCTION_ARGS)
+static Datum
+drop_queue_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-	bool		dropped;
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, dropped = drop_queue(name));
-	PG_RETURN_BOOL(dropped);
+	PG_RETURN_BOOL(drop_queue(queue_name_from_arg(fcinfo, 0)));
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_drop_queue_deprecated);
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_drop_queue, drop_queue_body, 0, QUEUE_ACCESS_MANAGE)
 
 /* pgmq.drop_queue(queue_name, partitioned): deprecated, always true. */
-Datum
-pgmq_c_drop_queue_deprecated(PG_FUNCTION_ARGS)
+static Datum
+drop_queue_deprecated_body(PG_FUNCTION_ARGS)
 {
 	char	   *name = queue_name_from_arg(fcinfo, 0);
 
@@ -300,9 +291,12 @@ pgmq_c_drop_queue_deprecated(PG_FUNCTION_ARGS)
 			(errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
 			 errmsg("drop_queue(queue_name, partitioned) is deprecated"),
 			 errhint("Use drop_queue(queue_name) instead; this form will be removed in PGMQ v2.0.")));
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, (void) drop_queue(name));
+	(void) drop_queue(name);
 	PG_RETURN_BOOL(true);
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_drop_queue_deprecated, drop_queue_deprecated_body, 0,
+							   QUEUE_ACCESS_MANAGE)
 
 /*
  * pgmq.purge_queue(queue_name): how many messages there were, then an empty
@@ -337,17 +331,13 @@ purge_queue(const char *name)
 	return count;
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_purge_queue);
-
-Datum
-pgmq_c_purge_queue(PG_FUNCTION_ARGS)
+static Datum
+purge_queue_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-	int64		count;
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, count = purge_queue(name));
-	PG_RETURN_INT64(count);
+	PG_RETURN_INT64(purge_queue(queue_name_from_arg(fcinfo, 0)));
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_purge_queue, purge_queue_body, 0, QUEUE_ACCESS_MANAGE)
 
 PG_FUNCTION_INFO_V1(pgmq_c_detach_archive);
 

@@ -998,16 +998,14 @@ create_partitioned(FunctionCallInfo fcinfo, const char *name)
 	SPI_finish();
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_create_partitioned);
-
-Datum
-pgmq_c_create_partitioned(PG_FUNCTION_ARGS)
+static Datum
+create_partitioned_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, create_partitioned(fcinfo, name));
+	create_partitioned(fcinfo, queue_name_from_arg(fcinfo, 0));
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_create_partitioned, create_partitioned_body, 0, QUEUE_ACCESS_MANAGE)
 
 /*
  * pgmq.convert_archive_partitioned(table_name, partition_interval,

@@ -205,16 +205,14 @@ set_queue_policy(FunctionCallInfo fcinfo, const char *name)
 		CacheInvalidateRelcacheByRelid(relid);
 }
 
-PG_FUNCTION_INFO_V1(pgmq_c_set_queue_policy);
-
-Datum
-pgmq_c_set_queue_policy(PG_FUNCTION_ARGS)
+static Datum
+set_queue_policy_body(PG_FUNCTION_ARGS)
 {
-	char	   *name = queue_name_from_arg(fcinfo, 0);
-
-	REFUSALS_NAME_QUEUE(name, QUEUE_ACCESS_MANAGE, set_queue_policy(fcinfo, name));
+	set_queue_policy(fcinfo, queue_name_from_arg(fcinfo, 0));
 	PG_RETURN_VOID();
 }
+
+QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_set_queue_policy, set_queue_policy_body, 0, QUEUE_ACCESS_MANAGE)
 
 /* One row of pgmq.queue_policy, as far as the C code needs it. */
 typedef struct PolicyRow
