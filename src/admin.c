@@ -308,9 +308,10 @@ QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_drop_queue_deprecated, drop_queue_deprecat
  * REPEATABLE READ transaction took its snapshot (TRUNCATE removes those
  * too; the transaction's own snapshot would not count them).
  */
-static int64
-purge_queue(const char *name)
+static Datum
+purge_queue_body(PG_FUNCTION_ARGS)
 {
+	char	   *name = queue_name_from_arg(fcinfo, 0);
 	QueueCacheEntry *entry = queue_cache_lookup(name);
 	const char *qtable = queue_cache_table(entry);
 	SPIPlanPtr	count_plan;
@@ -328,13 +329,7 @@ purge_queue(const char *name)
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	run_sql(psprintf("TRUNCATE TABLE %s", qtable), 0, NULL, NULL, SPI_OK_UTILITY);
 	SPI_finish();
-	return count;
-}
-
-static Datum
-purge_queue_body(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT64(purge_queue(queue_name_from_arg(fcinfo, 0)));
+	PG_RETURN_INT64(count);
 }
 
 QUEUE_FUNCTION_NAMING_REFUSALS(pgmq_c_purge_queue, purge_queue_body, 0, QUEUE_ACCESS_MANAGE)

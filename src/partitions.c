@@ -932,9 +932,10 @@ partitions_ahead_arg(FunctionCallInfo fcinfo, int argno, const char *what)
  * default partition and `premake` partitions made ahead.  Idempotent: for a
  * queue that is already partitioned, nothing changes.
  */
-static void
-create_partitioned(FunctionCallInfo fcinfo, const char *name)
+static Datum
+create_partitioned_body(PG_FUNCTION_ARGS)
 {
+	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *partition_interval = text_arg(fcinfo, 1, "partition_interval");
 	char	   *retention_interval = text_arg(fcinfo, 2, "retention_interval");
 	int32		premake;
@@ -960,7 +961,7 @@ create_partitioned(FunctionCallInfo fcinfo, const char *name)
 					 errmsg("queue \"%s\" already exists and is not partitioned", name),
 					 errhint("Drop the queue first to re-create it partitioned; convert_archive_partitioned converts only its archive.")));
 		SPI_finish();
-		return;
+		PG_RETURN_VOID();
 	}
 
 	qrel = partitioned_table(name, "q", "queue table", false, keycol);
@@ -996,12 +997,6 @@ create_partitioned(FunctionCallInfo fcinfo, const char *name)
 	memset(&counts, 0, sizeof(counts));
 	partitions_maintain(name, &counts);
 	SPI_finish();
-}
-
-static Datum
-create_partitioned_body(PG_FUNCTION_ARGS)
-{
-	create_partitioned(fcinfo, queue_name_from_arg(fcinfo, 0));
 	PG_RETURN_VOID();
 }
 

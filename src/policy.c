@@ -130,9 +130,10 @@ check_no_cycle(const char *queue, const char *dlq)
  * Replaces the queue's whole policy; NULL is "no limit / off", and all NULL
  * removes the policy.
  */
-static void
-set_queue_policy(FunctionCallInfo fcinfo, const char *name)
+static Datum
+set_queue_policy_body(PG_FUNCTION_ARGS)
 {
+	char	   *name = queue_name_from_arg(fcinfo, 0);
 	char	   *queue;
 	char	   *dlq = NULL;
 	Oid			relid;
@@ -203,12 +204,6 @@ set_queue_policy(FunctionCallInfo fcinfo, const char *name)
 	/* Every backend re-reads the policy on its next call on this queue. */
 	if (OidIsValid(relid))
 		CacheInvalidateRelcacheByRelid(relid);
-}
-
-static Datum
-set_queue_policy_body(PG_FUNCTION_ARGS)
-{
-	set_queue_policy(fcinfo, queue_name_from_arg(fcinfo, 0));
 	PG_RETURN_VOID();
 }
 
