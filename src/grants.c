@@ -93,10 +93,7 @@ owned_queue_table(const char *name)
 	Oid			owner;
 
 	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", shown_input(name)),
-				 errhint("Create the queue first with pgmq.create('%s').", shown_input(name))));
+		queue_report_missing(name);
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);

@@ -52,7 +52,9 @@ extern char *queue_name_from_arg(FunctionCallInfo fcinfo, int argno);
 extern void queue_name_check_chars(const char *name);
 extern void queue_name_check_length(const char *name);
 extern char *queue_table_name(const char *name, const char *prefix);
+extern char *shown_prefix(const char *text, bool *cut);
 extern char *shown_input(const char *text);
+extern void queue_report_missing(const char *name) pg_attribute_noreturn();
 extern void queue_lock(const char *name);
 extern void queue_table_lock(const char *name);
 

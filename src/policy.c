@@ -69,10 +69,7 @@ require_registered(const char *name)
 	char	   *registered = registered_name(name);
 
 	if (registered == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("queue \"%s\" does not exist", shown_input(name)),
-				 errhint("Create the queue first with pgmq.create('%s').", shown_input(name))));
+		queue_report_missing(name);
 	return registered;
 }
 

@@ -93,20 +93,41 @@ queue_name_check_length(const char *name)
 }
 
 /*
- * Text a caller passed, as an error message shows it: cut after
- * NAMEDATALEN bytes, on a character boundary, with "..." appended, so a
- * megabyte argument does not come back in the error.  No queue name or
- * valid setting is that long.
+ * Text a caller passed, as much of it as an error message shows: at most
+ * NAMEDATALEN bytes, cut on a character boundary, so a megabyte argument
+ * does not come back in the error.  No queue name or valid setting is that
+ * long.  *cut: whether anything was left out.
  */
 char *
-shown_input(const char *text)
+shown_prefix(const char *text, bool *cut)
 {
 	int			len = strlen(text);
 	int			clipped = pg_mbcliplen(text, len, NAMEDATALEN);
 
-	if (clipped == len)
-		return pstrdup(text);
-	return psprintf("%s...", pnstrdup(text, clipped));
+	*cut = clipped < len;
+	return pnstrdup(text, clipped);
+}
+
+/* shown_prefix, with "..." where it was cut. */
+char *
+shown_input(const char *text)
+{
+	bool		cut;
+	char	   *prefix = shown_prefix(text, &cut);
+
+	return cut ? psprintf("%s...", prefix) : prefix;
+}
+
+/* The error for a queue that does not exist (42P01), with the way out. */
+void
+queue_report_missing(const char *name)
+{
+	const char *shown = shown_input(name);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("queue \"%s\" does not exist", shown),
+			 errhint("Create the queue first with pgmq.create('%s').", shown)));
 }
 
 /* prefix_name, lowercased the way SQL lower() does it. */

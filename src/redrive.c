@@ -112,18 +112,16 @@ existing_queue(const char *name)
 
 /*
  * A source name from a header, quoted for a message: any text can be
- * there, so a long one is cut (shown_input), the cut marked outside the
+ * there, so a long one is cut (shown_prefix), the cut marked outside the
  * quotes.
  */
 static char *
 shown_name(const char *name)
 {
-	char	   *shown = shown_input(name);
+	bool		cut;
+	char	   *quoted = quote_literal_cstr(shown_prefix(name, &cut));
 
-	if (strcmp(shown, name) == 0)
-		return quote_literal_cstr(name);
-	shown[strlen(shown) - 3] = '\0';	/* without shown_input's "..." */
-	return psprintf("%s...", quote_literal_cstr(shown));
+	return cut ? psprintf("%s...", quoted) : quoted;
 }
 
 /* Index of the target with this queue table in plan->targets, added if new. */
